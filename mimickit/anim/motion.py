@@ -1,0 +1,146 @@
+"""The native motion clip: a ``.npz`` file that loads without pickle.
+
+A clip holds frames sampled at ``fps`` for one character:
+
+``frames[t] = [root pos (3, m, world), root rot exp map (3, rad, world),
+joint_dof (num_dofs): exp map (rad) for a 3-dof joint, angle (rad) for a 1-dof joint]``
+
+in the character's dof order (see docs/architecture.md), with the dof names stored for
+validation. ``loop_mode`` is ``clamp`` (hold the last frame) or ``wrap`` (cycle, the root
+advancing by the clip's displacement each cycle). Optional per-clip ``extras`` are named
+numpy arrays, e.g. the commanded root velocity of a generated gait.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from mimickit.util.errors import MimicKitError, require_file
+
+LOOP_MODES = ("clamp", "wrap")
+FORMAT_VERSION = 1
+ROOT_COLUMNS = ["root_pos_x", "root_pos_y", "root_pos_z",
+                "root_rot_exp_x", "root_rot_exp_y", "root_rot_exp_z"]
+_EXTRA_PREFIX = "extra__"
+
+
+class Motion:
+    """One clip.
+
+    Args:
+        fps: frames per second (> 0).
+        loop_mode: ``clamp`` or ``wrap``.
+        frames: ``[num_frames, 6 + num_dofs]`` as in the module docstring.
+        dof_names: ``[num_dofs]`` the character's hinge names in order.
+        extras: optional named arrays stored with the clip.
+
+    Raises:
+        MimicKitError: on a bad fps or loop mode, a frame width that does not match the dof
+            names, or a NaN/Inf value (naming the frame and column).
+    """
+
+    def __init__(self, fps: float, loop_mode: str, frames: np.ndarray, dof_names: List[str],
+                 extras: Optional[Dict[str, np.ndarray]] = None, source: str = "motion"):
+        self.fps = float(fps)
+        self.loop_mode = str(loop_mode)
+        self.frames = np.asarray(frames, dtype=np.float32)
+        self.dof_names = [str(n) for n in dof_names]
+        self.extras = {k: np.asarray(v) for k, v in (extras or {}).items()}
+        self._validate(source)
+
+    @property
+    def num_frames(self) -> int:
+        return self.frames.shape[0]
+
+    @property
+    def num_dofs(self) -> int:
+        return len(self.dof_names)
+
+    @property
+    def length(self) -> float:
+        """Duration in s from the first to the last frame."""
+        return (self.num_frames - 1) / self.fps
+
+    def column_names(self) -> List[str]:
+        """Names of the ``6 + num_dofs`` frame columns."""
+        return ROOT_COLUMNS + self.dof_names
+
+    def _validate(self, source: str) -> None:
+        if not self.fps > 0:
+            raise MimicKitError("{}: fps must be > 0, got {}".format(source, self.fps))
+        if self.loop_mode not in LOOP_MODES:
+            raise MimicKitError("{}: loop_mode must be one of {}, got '{}'".format(
+                source, "|".join(LOOP_MODES), self.loop_mode))
+        if self.frames.ndim != 2 or self.frames.shape[1] != 6 + self.num_dofs:
+            raise MimicKitError("{}: frames must be [num_frames, {}] (6 root columns + {} dofs), "
+                                "got shape {}".format(source, 6 + self.num_dofs, self.num_dofs,
+                                                      list(self.frames.shape)))
+        if self.num_frames < 2:
+            raise MimicKitError("{}: a clip needs at least 2 frames, got {}".format(source, self.num_frames))
+        check_finite(self.frames, self.column_names(), source)
+
+    def check_dof_names(self, dof_names: List[str], char_file: str, source: str = "motion") -> None:
+        """Raise MimicKitError naming both files unless the clip's dofs are ``dof_names``."""
+        if list(dof_names) == self.dof_names:
+            return
+        missing = [n for n in dof_names if n not in self.dof_names]
+        extra = [n for n in self.dof_names if n not in dof_names]
+        detail = []
+        if missing:
+            detail.append("missing {}".format(", ".join(missing[:5])))
+        if extra:
+            detail.append("unknown {}".format(", ".join(extra[:5])))
+        if not detail:
+            detail.append("same dofs in a different order")
+        raise MimicKitError("motion {} does not match character {}: {} ({} dofs in the clip, {} in the "
+                            "character)".format(source, char_file, "; ".join(detail),
+                                                self.num_dofs, len(dof_names)))
+
+    def save(self, path: str) -> None:
+        """Write the clip atomically (temporary file, then rename)."""
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        arrays = {"format_version": np.array(FORMAT_VERSION), "fps": np.array(self.fps),
+                  "loop_mode": np.array(self.loop_mode), "frames": self.frames,
+                  "dof_names": np.array(self.dof_names)}
+        arrays.update({_EXTRA_PREFIX + k: v for k, v in self.extras.items()})
+        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: str) -> "Motion":
+        """Read a clip written by :meth:`save`; MimicKitError naming the file on any problem."""
+        require_file(path, "motion file")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (ValueError, OSError) as e:
+            raise MimicKitError("{}: not a mimickit motion clip (.npz) ({})".format(path, e))
+        for key in ("fps", "loop_mode", "frames", "dof_names"):
+            if key not in arrays:
+                raise MimicKitError("{}: not a mimickit motion clip: key '{}' missing".format(path, key))
+        extras = {k[len(_EXTRA_PREFIX):]: v for k, v in arrays.items() if k.startswith(_EXTRA_PREFIX)}
+        return cls(float(arrays["fps"]), str(arrays["loop_mode"]), arrays["frames"],
+                   list(arrays["dof_names"]), extras, source=path)
+
+
+def check_finite(values: np.ndarray, column_names: List[str], source: str) -> None:
+    """Raise MimicKitError naming the first frame and column of ``values`` that is NaN or Inf.
+
+    values: ``[num_frames, num_columns]``.
+    """
+    bad = ~np.isfinite(values)
+    if bad.any():
+        frame, col = np.argwhere(bad)[0]
+        raise MimicKitError("{}: frame {} column {} ({}) is {} ({} bad values in the clip)".format(
+            source, frame, col, column_names[col], values[frame, col], int(bad.sum())))

@@ -1,0 +1,91 @@
+"""The interface every environment implements.
+
+An environment holds ``num_envs`` copies of a task simulated in lock step. All tensors
+are batched over environments (first dimension ``num_envs``) and live on ``device``.
+
+Episode ends are reported by :meth:`BaseEnv.step` in ``done`` with :class:`DoneFlags`.
+``step`` does not reset environments itself: the caller resets those whose ``done`` is
+not ``NULL`` with ``reset(env_ids)`` before the next step.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import enum
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+
+class DoneFlags(enum.IntEnum):
+    """Why an episode ended, as stored in the ``done`` tensor of :meth:`BaseEnv.step`."""
+
+    NULL = 0  # still running
+    FAIL = 1  # failed (e.g. the character fell)
+    SUCC = 2  # reached the task's goal (e.g. the reference motion ended)
+    TIME = 3  # ran out of time (episode length), neither success nor failure
+
+
+@dataclasses.dataclass
+class BoxSpace:
+    """A box of real vectors: ``low <= x <= high`` elementwise.
+
+    ``low`` and ``high`` are ``[dim]`` tensors (``-inf`` / ``inf`` where unbounded) on the
+    environment's device; ``shape`` is ``(dim,)``.
+    """
+
+    low: Tensor
+    high: Tensor
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        """``(dim,)``, the shape of one sample."""
+        return tuple(self.low.shape)
+
+    @staticmethod
+    def unbounded(dim: int, device: str = "cpu") -> "BoxSpace":
+        """A ``[dim]`` box with no bounds."""
+        inf = torch.full((dim,), float("inf"), device=device)
+        return BoxSpace(low=-inf, high=inf)
+
+
+class BaseEnv(abc.ABC):
+    """``num_envs`` environments stepped together; see the module docstring for episode ends.
+
+    Subclasses registered with :func:`mimickit.envs.env_builder.register_env` are built
+    by :func:`mimickit.envs.env_builder.build_env`, which states the constructor keywords.
+    """
+
+    def __init__(self, num_envs: int, device: str):
+        self.num_envs = num_envs
+        self.device = device
+
+    @abc.abstractmethod
+    def reset(self, env_ids: Optional[Tensor] = None) -> Tensor:
+        """Start new episodes in ``env_ids`` (``[k]`` long; ``None``: every environment).
+
+        Returns:
+            Observations of all environments, ``[num_envs, obs_dim]``.
+        """
+
+    @abc.abstractmethod
+    def step(self, action: Tensor) -> Tuple[Tensor, Tensor, Tensor, Dict[str, Any]]:
+        """Apply ``action`` (``[num_envs, action_dim]``) and advance one control step.
+
+        Returns:
+            ``(obs, reward, done, info)``: observations ``[num_envs, obs_dim]``, rewards
+            ``[num_envs]`` float, ``done`` ``[num_envs]`` long holding :class:`DoneFlags`
+            values, and a dict of extra per-step tensors (logging, diagnostics).
+        """
+
+    @abc.abstractmethod
+    def get_obs_space(self) -> BoxSpace:
+        """The space of one environment's observation, shape ``(obs_dim,)``."""
+
+    @abc.abstractmethod
+    def get_action_space(self) -> BoxSpace:
+        """The space of one environment's action, shape ``(action_dim,)``."""
+
+    def close(self) -> None:
+        """Release the simulator and any viewer or video writer. Safe to call twice."""

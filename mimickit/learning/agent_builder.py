@@ -1,0 +1,73 @@
+"""Build an agent from its YAML config.
+
+The agent YAML names its class with ``agent_name``; classes register under that name with
+``@register_agent("name")``. The modules that hold registered agents are listed in
+:data:`AGENT_MODULES` and imported on the first build.
+
+``run.py`` uses these agent methods:
+
+- ``train_model(max_samples: Optional[int], out_dir: str, logger: str) -> None``: train
+  until ``max_samples`` environment steps (``None``: the agent's own limit), writing
+  ``<out_dir>/model.pt`` and logs in the ``logger`` format (``txt``, ``tb`` or ``wandb``).
+- ``test_model(num_episodes: int) -> Dict[str, float]``: run the policy without
+  exploration and return summary statistics (e.g. mean episode return and length).
+- ``load(path: str) -> None``: load a model saved by training; raise
+  :class:`mimickit.util.errors.MimicKitError` naming the file when it does not fit.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Dict
+
+from mimickit.envs.base_env import BaseEnv
+from mimickit.util.config import load_yaml
+from mimickit.util.errors import MimicKitError
+
+# Modules whose import registers agents.
+AGENT_MODULES = [
+    # "mimickit.learning.dummy_agent",
+    # "mimickit.learning.ppo_agent",
+]
+
+AGENTS = {}  # type: Dict[str, Any]
+
+
+def register_agent(name: str) -> Callable[[Any], Any]:
+    """Class decorator: make the agent buildable with ``agent_name: <name>``.
+
+    Raises:
+        ValueError: when ``name`` is already taken by another class (a programming error).
+    """
+    def register(cls: Any) -> Any:
+        if name in AGENTS and AGENTS[name] is not cls:
+            raise ValueError("agent name '{}' registered twice: {} and {}".format(name, AGENTS[name], cls))
+        AGENTS[name] = cls
+        return cls
+    return register
+
+
+def _import_agent_modules() -> None:
+    for module in AGENT_MODULES:
+        importlib.import_module(module)
+
+
+def build_agent(agent_config_file: str, env: BaseEnv, device: str) -> Any:
+    """Build the agent that ``agent_config_file`` names with its ``agent_name`` key.
+
+    The class is constructed with the keywords ``config`` (the YAML mapping without
+    ``agent_name``; the class checks it), ``config_file`` (for error messages), ``env``
+    and ``device``.
+
+    Raises:
+        MimicKitError: when the file is missing or not a YAML mapping, or ``agent_name``
+            is missing or unknown (the message lists the known names).
+    """
+    config = load_yaml(agent_config_file)
+    if "agent_name" not in config:
+        raise MimicKitError("{}: missing key 'agent_name' (the agent to build)".format(agent_config_file))
+    name = config.pop("agent_name")
+    _import_agent_modules()
+    if name not in AGENTS:
+        raise MimicKitError("{}: unknown agent_name '{}' (known: {})".format(
+            agent_config_file, name, ", ".join(sorted(AGENTS)) or "none"))
+    return AGENTS[name](config=config, config_file=agent_config_file, env=env, device=device)

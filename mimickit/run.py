@@ -1,0 +1,150 @@
+"""Entry point: parse the flags, build engine -> env -> agent, then train or test.
+
+Run as ``python mimickit/run.py --arg_file args/deepmimic_humanoid_ppo_args.txt``,
+``python -m mimickit.run ...`` or the ``mimickit`` console script. ``--help`` lists the
+flags (declared in :class:`mimickit.util.arg_parser.RunArgs`). A user mistake prints one
+line, ``error: ...``, on stderr and exits with code 2.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+if __package__ in (None, ""):
+    # Run as a script: make the repository root, the parent of mimickit/, importable.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import importlib.util
+import random
+import shutil
+from typing import List, Optional
+
+from mimickit.util.arg_parser import RunArgs, help_text, parse_args, to_arg_lines
+from mimickit.util.errors import MimicKitError
+
+# Logger formats that need a package beyond the core dependencies, and how to get it.
+_LOGGER_PACKAGES = {"tb": ("tensorboard", "pip install tensorboard"),
+                    "wandb": ("wandb", "pip install -e \".[wandb]\"")}
+
+
+def _require_file(path: Optional[str], flag: str, what: str) -> str:
+    """Return ``path`` when it names an existing file, else raise naming ``flag``."""
+    if path is None:
+        raise MimicKitError("--{}: not given (expected {})".format(flag, what))
+    if not os.path.isfile(path):
+        raise MimicKitError("--{}: file not found: {}".format(flag, path))
+    return path
+
+
+def _check_device(device: str) -> None:
+    """Raise when ``device`` is not a torch device this machine has."""
+    import torch
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise MimicKitError("--device: expected a torch device such as cpu or cuda:0, got '{}'".format(device))
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MimicKitError("--device {}: CUDA is not available on this machine; use --device cpu".format(device))
+
+
+def _seed(seed: int) -> None:
+    """Seed Python's, numpy's and torch's random number generators."""
+    import numpy as np
+    import torch
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _save_run_config(args: RunArgs) -> None:
+    """Copy the three configs into ``out_dir`` and write ``args.txt`` that reruns the same flags."""
+    copies = [(args.engine_config, "engine.yaml"), (args.env_config, "env.yaml"), (args.agent_config, "agent.yaml")]
+    for src, name in copies:
+        dst = os.path.join(args.out_dir, name)
+        if not (os.path.exists(dst) and os.path.samefile(src, dst)):
+            shutil.copyfile(src, dst)
+    with open(os.path.join(args.out_dir, "args.txt"), "w") as f:
+        f.write(to_arg_lines(args))
+
+
+def run(args: RunArgs) -> None:
+    """Build engine -> env -> agent from ``args`` and run its mode.
+
+    train: writes ``engine.yaml``, ``env.yaml``, ``agent.yaml`` and ``args.txt`` into
+    ``out_dir``, loads ``--model_file`` (or, with ``--resume true``, ``<out_dir>/model.pt``
+    when no model file is given), then trains. test: loads ``--model_file`` when given,
+    runs ``--test_episodes`` episodes and prints the agent's statistics.
+
+    Raises:
+        MimicKitError: on a missing config or model file, an unusable device or logger,
+            or any user mistake found while building.
+    """
+    _require_file(args.engine_config, "engine_config", "the engine YAML, e.g. data/engines/mujoco_engine.yaml")
+    _require_file(args.env_config, "env_config", "the environment YAML under data/envs/")
+    _require_file(args.agent_config, "agent_config", "the agent YAML under data/agents/")
+    if args.motion_file is not None:
+        _require_file(args.motion_file, "motion_file", "a motion file")
+    model_file = args.model_file
+    if args.mode == "train" and args.resume and model_file is None:
+        model_file = os.path.join(args.out_dir, "model.pt")
+    if model_file is not None:
+        _require_file(model_file, "model_file", "a model saved by training")
+    if args.mode == "train" and args.logger in _LOGGER_PACKAGES:
+        package, install = _LOGGER_PACKAGES[args.logger]
+        if importlib.util.find_spec(package) is None:
+            raise MimicKitError("--logger {}: the {} package is not installed ({})".format(
+                args.logger, package, install))
+    _check_device(args.device)
+    if args.rand_seed is not None:
+        _seed(args.rand_seed)
+    try:
+        os.makedirs(args.out_dir, exist_ok=True)
+    except OSError as e:
+        raise MimicKitError("--out_dir: cannot create {}: {}".format(args.out_dir, e.strerror))
+    if args.mode == "train":
+        _save_run_config(args)
+
+    # Imported here so that flag errors and --help answer without loading torch.
+    from mimickit.envs.env_builder import build_env
+    from mimickit.learning.agent_builder import build_agent
+
+    video_file = os.path.join(args.out_dir, "video.mp4") if args.video else None
+    env = build_env(args.env_config, args.engine_config, args.num_envs, args.device, args.visualize,
+                    motion_file=args.motion_file, video_file=video_file)
+    try:
+        agent = build_agent(args.agent_config, env, args.device)
+        if model_file is not None:
+            agent.load(model_file)
+        if args.mode == "train":
+            agent.train_model(max_samples=args.max_samples, out_dir=args.out_dir, logger=args.logger)
+        else:
+            stats = agent.test_model(num_episodes=args.test_episodes)
+            for key, value in stats.items():
+                print("{}: {}".format(key, value))
+    finally:
+        env.close()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run with the flags ``argv`` (default ``sys.argv[1:]``); return the exit code.
+
+    0: done; 2: a user mistake, printed as one ``error: ...`` line on stderr; 130:
+    interrupted with Ctrl-C.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "-h" in argv or "--help" in argv:
+        print(help_text())
+        return 0
+    try:
+        run(parse_args(argv))
+    except MimicKitError as e:
+        print("error: " + " ".join(str(e).split("\n")), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
