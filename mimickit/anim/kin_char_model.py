@@ -117,7 +117,7 @@ class KinCharModel:
         basis = self._dof_axis[self._triplet_dofs].transpose(-1, -2)  # [num_triplets, 3, 3] columns = axes
         anchors_t = self._dof_anchor[self._triplet_dofs]
         for t, j in enumerate(self._triplet_joints):
-            if not torch.allclose(basis[t].T @ basis[t], torch.eye(3), atol=1e-5):
+            if not torch.allclose(basis[t].T @ basis[t], torch.eye(3, **f), atol=1e-5):
                 raise MimicKitError("{}: the three hinge axes of body '{}' are not orthogonal".format(
                     self.file, self.body_names[j + 1]))
             if not torch.allclose(anchors_t[t], anchors_t[t, :1].expand(3, 3), atol=1e-6):
