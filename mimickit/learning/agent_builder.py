@@ -25,7 +25,7 @@ from mimickit.util.errors import MimicKitError
 
 # Modules whose import registers agents.
 AGENT_MODULES = [
-    # "mimickit.learning.dummy_agent",
+    "mimickit.learning.dummy_agent",
     # "mimickit.learning.ppo_agent",
 ]
 

@@ -37,8 +37,12 @@ def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
 
 
-def _check_value(value: Any, tp, where: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; convert int to float where a float is wanted."""
+def _check_value(value: Any, tp, source: str, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; convert int to float where a float is wanted.
+
+    ``key`` is the value's path in the file (``weights.pose``, ``key_bodies[1]``).
+    """
+    where = "{}: key '{}'".format(source, key)
     origin = typing.get_origin(tp) if hasattr(typing, "get_origin") else getattr(tp, "__origin__", None)
     args = getattr(tp, "__args__", ())
     if tp is Any:
@@ -50,24 +54,24 @@ def _check_value(value: Any, tp, where: str) -> Any:
         errors = []
         for a in inner:
             try:
-                return _check_value(value, a, where)
+                return _check_value(value, a, source, key)
             except MimicKitError as e:
                 errors.append(str(e))
         raise MimicKitError(errors[0])
     if origin in (list, typing.List):
         if not isinstance(value, list):
             raise MimicKitError("{}: expected a list, got {!r}".format(where, value))
-        return [_check_value(v, args[0], "{}[{}]".format(where, i)) if args else v
+        return [_check_value(v, args[0], source, "{}[{}]".format(key, i)) if args else v
                 for i, v in enumerate(value)]
     if origin in (dict, typing.Dict):
         if not isinstance(value, dict):
             raise MimicKitError("{}: expected a mapping, got {!r}".format(where, value))
-        return {k: _check_value(v, args[1], "{}.{}".format(where, k)) if args else v
+        return {k: _check_value(v, args[1], source, "{}.{}".format(key, k)) if args else v
                 for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise MimicKitError("{}: expected a mapping, got {!r}".format(where, value))
-        return _build(tp, value, where)
+        return _build(tp, value, source, key + ".")
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise MimicKitError("{}: expected a number, got {!r}".format(where, value))
@@ -87,33 +91,32 @@ def _check_value(value: Any, tp, where: str) -> Any:
     return value
 
 
-def _build(cls, data: Dict[str, Any], where: str):
+def _build(cls, data: Dict[str, Any], source: str, prefix: str = ""):
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise MimicKitError("{}: unknown key '{}' (expected one of: {})".format(
-            where, unknown[0], ", ".join(sorted(fields))))
+        raise MimicKitError("{}: unknown key '{}{}' (expected one of: {})".format(
+            source, prefix, unknown[0], ", ".join(sorted(fields))))
     kwargs = {}
     for name, f in fields.items():
         if name in data:
-            kwargs[name] = _check_value(data[name], hints[name], "{}: key '{}'".format(where, name)
-                                        if ":" not in where else "{}.{}".format(where, name))
+            kwargs[name] = _check_value(data[name], hints[name], source, prefix + name)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise MimicKitError("{}: missing key '{}' ({})".format(
-                where, name, _type_name(hints[name])))
+            raise MimicKitError("{}: missing key '{}{}' ({})".format(
+                source, prefix, name, _type_name(hints[name])))
     obj = cls(**kwargs)
     check = getattr(obj, "validate", None)
     if check is not None:
-        check(where)
+        check(source)
     return obj
 
 
 def from_dict(cls: Type[T], data: Dict[str, Any], source: str) -> T:
     """Build the config dataclass ``cls`` from ``data`` read from ``source`` (a file name).
 
-    A dataclass may define ``validate(self, where: str)`` for checks across keys; it
-    raises :class:`MimicKitError` itself.
+    A dataclass may define ``validate(self, source: str)`` for checks across keys; it
+    raises :class:`MimicKitError` itself, naming ``source``.
 
     Raises:
         MimicKitError: on an unknown key, a missing required key or a wrong type, naming

@@ -1,0 +1,128 @@
+"""A simulated character in an engine: the parts every character environment shares.
+
+:class:`CharEnv` owns the engine, the simulated character (and, when displayed, a
+non-colliding reference character), the character's :class:`KinCharModel`, episode time
+and lengths, failed-world handling, the viewer and video recording. Task environments
+subclass it and implement observations, rewards and terminations.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from mimickit.anim.kin_char_model import KinCharModel
+from mimickit.engines.engine_builder import build_engine
+from mimickit.envs.base_env import BaseEnv, DoneFlags
+from mimickit.util.errors import require_file
+from mimickit.util.video import VideoWriter
+
+
+class CharEnv(BaseEnv):
+    """Base of character environments.
+
+    Args:
+        char_file: MJCF of the character (``data/assets/...``).
+        engine_config_file: engine YAML (``data/engines/...``).
+        num_envs, device, visualize: as the run flags.
+        video_file: record env 0 to this MP4 when given.
+        episode_length: s; an episode ends with ``DoneFlags.TIME`` when it is reached.
+        show_reference: add a display-only reference character (only when
+            visualizing or recording).
+
+    Raises:
+        MimicKitError: on a missing character file or a bad engine config.
+    """
+
+    def __init__(self, char_file: str, engine_config_file: str, num_envs: int, device: str,
+                 visualize: bool, video_file: Optional[str], episode_length: float,
+                 show_reference: bool = False):
+        super().__init__(num_envs, device)
+        require_file(char_file, "character file (char_file)")
+        self.kin_char_model = KinCharModel(char_file, device=device)
+        self.engine = build_engine(engine_config_file, num_envs, device, visualize)
+        self.char_id = self.engine.add_character(char_file, "char")
+        displayed = visualize or video_file is not None
+        self.ref_char_id = (self.engine.add_character(char_file, "ref", is_reference=True)
+                            if show_reference and displayed else None)
+        self.engine.initialize()
+        self._visualize = visualize
+        self._video = VideoWriter(video_file, fps=1.0 / self.engine.control_dt) if video_file else None
+
+        self.episode_length = episode_length
+        self.time = torch.zeros(num_envs, device=device)
+        self.done = torch.zeros(num_envs, dtype=torch.long, device=device)
+
+    # ----------------------------------------------------------------- episode loop
+    def reset(self, env_ids: Optional[Tensor] = None) -> Tensor:
+        if env_ids is None:
+            env_ids = torch.arange(self.num_envs, device=self.device)
+        if len(env_ids) > 0:
+            self.time[env_ids] = 0.0
+            self.done[env_ids] = DoneFlags.NULL
+            self._reset_envs(env_ids)
+        return self._compute_obs()
+
+    def step(self, action: Tensor) -> Tuple[Tensor, Tensor, Tensor, Dict[str, Any]]:
+        self._apply_action(action)
+        self._advance()
+        self.time += self.engine.control_dt
+        failed_worlds = self.engine.pop_failed_envs()
+        obs = self._compute_obs()
+        reward = self._compute_reward()
+        self.done[:] = self._compute_done()
+        self.done[failed_worlds] = DoneFlags.FAIL
+        self._render()
+        return obs, reward, self.done.clone(), {"failed_worlds": failed_worlds}
+
+    def _advance(self) -> None:
+        """Advance the world one control step; kinematic environments override it."""
+        self.engine.step()
+
+    def _compute_done(self) -> Tensor:
+        """``[num_envs]`` DoneFlags: TIME once ``episode_length`` is reached."""
+        done = torch.full_like(self.done, DoneFlags.NULL)
+        done[self.time >= self.episode_length - 1e-6] = DoneFlags.TIME
+        return done
+
+    def _render(self) -> None:
+        if self._visualize:
+            self.engine.render()
+        if self._video is not None:
+            self._video.append(self.engine.render_frame())
+
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.close()
+            self._video = None
+        self.engine.close()
+
+    # ----------------------------------------------------------------- character state
+    def set_char_state(self, char_id: int, env_ids: Tensor, root_pos: Tensor, root_rot: Tensor,
+                       root_vel: Tensor, root_ang_vel: Tensor, dof_pos: Tensor, dof_vel: Tensor) -> None:
+        """Set a character's state in ``env_ids`` (``[k]``); all values world frame, [k, ...]."""
+        self.engine.set_root_pos(char_id, env_ids, root_pos)
+        self.engine.set_root_rot(char_id, env_ids, root_rot)
+        self.engine.set_root_vel(char_id, env_ids, root_vel)
+        self.engine.set_root_ang_vel(char_id, env_ids, root_ang_vel)
+        self.engine.set_dof_pos(char_id, env_ids, dof_pos)
+        self.engine.set_dof_vel(char_id, env_ids, dof_vel)
+
+    # ----------------------------------------------------------------- task hooks
+    @abc.abstractmethod
+    def _reset_envs(self, env_ids: Tensor) -> None:
+        """Put the characters of ``env_ids`` in their initial state."""
+
+    @abc.abstractmethod
+    def _apply_action(self, action: Tensor) -> None:
+        """Turn ``[num_envs, action_dim]`` actions into engine commands."""
+
+    @abc.abstractmethod
+    def _compute_obs(self) -> Tensor:
+        """``[num_envs, obs_dim]`` observations of the current state."""
+
+    @abc.abstractmethod
+    def _compute_reward(self) -> Tensor:
+        """``[num_envs]`` rewards of the last step."""

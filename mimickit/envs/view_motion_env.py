@@ -1,0 +1,76 @@
+"""Motion viewer: plays clips kinematically on the character through the engine.
+
+Each control step sets the character's root and dof state to the clip's frame at the
+env's time (no physics is stepped). Env ``i`` plays clip ``i % num_motions`` from its
+start; an episode is one pass through the clip and ends with ``DoneFlags.SUCC``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict
+
+import torch
+from torch import Tensor
+
+from mimickit.anim.motion_lib import MotionLib
+from mimickit.envs.base_env import BoxSpace, DoneFlags
+from mimickit.envs.char_env import CharEnv
+from mimickit.envs.env_builder import register_env
+from mimickit.util.config import from_dict
+
+
+@dataclasses.dataclass
+class ViewMotionEnvConfig:
+    char_file: str
+    motion_file: str
+
+
+@register_env("view_motion")
+class ViewMotionEnv(CharEnv):
+    """Observation: the clip phase in [0, 1], ``[num_envs, 1]``. Actions are ignored
+    (``[num_envs, num_dofs]``); the reward is 0."""
+
+    def __init__(self, config: Dict[str, Any], config_file: str, engine_config_file: str,
+                 num_envs: int, device: str, visualize: bool, video_file=None):
+        cfg = from_dict(ViewMotionEnvConfig, config, config_file)
+        super().__init__(cfg.char_file, engine_config_file, num_envs, device, visualize, video_file,
+                         episode_length=float("inf"))
+        self.motion_lib = MotionLib(cfg.motion_file, self.kin_char_model, device)
+        self.motion_ids = torch.arange(num_envs, device=device) % self.motion_lib.num_motions
+        self.motion_length = self.motion_lib.get_motion_length(self.motion_ids)
+
+    def get_obs_space(self) -> BoxSpace:
+        return BoxSpace(low=torch.zeros(1, device=self.device), high=torch.ones(1, device=self.device))
+
+    def get_action_space(self) -> BoxSpace:
+        return BoxSpace.unbounded(self.kin_char_model.num_dofs, self.device)
+
+    def _reset_envs(self, env_ids: Tensor) -> None:
+        self._show_frame(env_ids)
+
+    def _apply_action(self, action: Tensor) -> None:
+        pass
+
+    def _advance(self) -> None:
+        self._show_frame(torch.arange(self.num_envs, device=self.device), self.engine.control_dt)
+
+    def _show_frame(self, env_ids: Tensor, dt: float = 0.0) -> None:
+        """Set ``env_ids``' characters to their clip's frame at ``time + dt``."""
+        motion_ids = self.motion_ids[env_ids]
+        root_pos, root_rot, root_vel, root_ang_vel, joint_rot, joint_dof_vel = \
+            self.motion_lib.calc_motion_frame(motion_ids, self.time[env_ids] + dt)
+        dof_pos = self.kin_char_model.joint_rot_to_dof_pos(joint_rot)
+        dof_vel = self.kin_char_model.joint_dof_vel_to_dof_vel(dof_pos, joint_dof_vel)
+        self.set_char_state(self.char_id, env_ids, root_pos, root_rot, root_vel, root_ang_vel,
+                            dof_pos, dof_vel)
+
+    def _compute_obs(self) -> Tensor:
+        return (self.time / self.motion_length).clamp(max=1.0).unsqueeze(-1)
+
+    def _compute_reward(self) -> Tensor:
+        return torch.zeros(self.num_envs, device=self.device)
+
+    def _compute_done(self) -> Tensor:
+        done = torch.full_like(self.done, DoneFlags.NULL)
+        done[self.time >= self.motion_length - 1e-6] = DoneFlags.SUCC
+        return done
