@@ -122,10 +122,16 @@ class Motion:
         """Read a clip written by :meth:`save`; MimicKitError naming the file on any problem."""
         require_file(path, "motion file")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
+            data = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as e:
             raise MimicKitError("{}: not a mimickit motion clip (.npz) ({})".format(path, e))
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise MimicKitError("{}: not a mimickit motion clip (a .npz archive); it holds a single array".format(path))
+        with data:
+            try:
+                arrays = {k: data[k] for k in data.files}
+            except ValueError as e:  # object arrays would need pickle
+                raise MimicKitError("{}: not a mimickit motion clip ({})".format(path, e))
         for key in ("fps", "loop_mode", "frames", "dof_names"):
             if key not in arrays:
                 raise MimicKitError("{}: not a mimickit motion clip: key '{}' missing".format(path, key))

@@ -53,7 +53,7 @@ def test_fk_honours_hinge_anchor_off_body_origin(tmp_path):
       <body name="link" pos="0.3 0 0" quat="0.9 0.1 0.3 0"><joint name="j" axis="0 1 0" pos="0.1 0.05 0"/>
         <geom size="0.05"/></body></body></worldbody></mujoco>""")
     char = KinCharModel(str(xml))
-    root_pos, root_rot = torch.randn(5, 3).double(), tu.quat_normalize(torch.randn(5, 4)).double()
+    root_pos, root_rot = torch.randn(5, 3).double(), tu.quat_normalize(torch.randn(5, 4).double())
     dof_pos = torch.randn(5, 1).double()
     body_pos, _ = char.forward_kinematics(root_pos, root_rot, char.dof_pos_to_joint_rot(dof_pos))
     model = mujoco.MjModel.from_xml_path(str(xml))
