@@ -1,0 +1,93 @@
+"""Import motion clips from other projects as native mimickit clips for our character.
+
+Formats: DeepMimic ``.txt`` (JSON, Y-up), IsaacGymEnvs AMP ``.npy`` (pickled
+SkeletonMotion, Z-up), MimicKit ``.pkl`` (pickled dict, Z-up). Pickles are read with a
+restricted unpickler that admits only numpy arrays and plain containers.
+
+    python tools/import_motion.py --char data/assets/humanoid/humanoid.xml --out walk.npz \\
+        ../shared/data/deepmimic/motions/humanoid3d_walk.txt
+    python tools/import_motion.py --out_dir /tmp/clips ../shared/data/deepmimic/motions/*.txt
+
+Each clip is retargeted by joint name (see tools/motion_import/retarget.py), its root
+translation scaled by the leg-length ratio, and shifted so its lowest foot point touches
+the floor. One summary line per clip; a user mistake prints one line on stderr, exit 2.
+"""
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tqdm import tqdm  # noqa: E402
+
+from mimickit.util.errors import MimicKitError  # noqa: E402
+from tools.motion_import import FORMATS, Importer  # noqa: E402
+
+DEFAULT_CHAR = "data/assets/humanoid/humanoid.xml"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="source motion files")
+    p.add_argument("--format", choices=sorted(FORMATS), default=None,
+                   help="source format (default: from the extension, else the content)")
+    p.add_argument("--char", default=DEFAULT_CHAR, help="our character's MJCF (default: %(default)s)")
+    p.add_argument("--out", default=None, help="output clip (.npz) for a single input")
+    p.add_argument("--out_dir", default=None, help="output folder, one <input name>.npz per input")
+    p.add_argument("--loop", choices=("wrap", "clamp"), default=None,
+                   help="loop mode of the clip (default: the source's; clamp when it has none)")
+    p.add_argument("--source_char", default=None,
+                   help="source character: DeepMimic character .txt, or MJCF for amp_npy (feet) / mimickit_pkl")
+    p.add_argument("--joint_map", default=None, help="YAML 'source joint: our body' overriding the name table")
+    p.add_argument("--no_ground_align", action="store_true",
+                   help="keep the source root height (only scaled) instead of putting the lowest foot on the floor")
+    return p
+
+
+def _outputs(args: argparse.Namespace) -> List[str]:
+    if args.out and args.out_dir:
+        raise MimicKitError("give --out or --out_dir, not both")
+    if args.out:
+        if len(args.inputs) > 1:
+            raise MimicKitError("--out names one clip but {} inputs were given; use --out_dir".format(len(args.inputs)))
+        return [args.out]
+    if not args.out_dir:
+        raise MimicKitError("give --out FILE.npz (one input) or --out_dir DIR")
+    outs = [os.path.join(args.out_dir, os.path.splitext(os.path.basename(p))[0] + ".npz") for p in args.inputs]
+    seen = {}
+    for src, out in zip(args.inputs, outs):
+        if out in seen:
+            raise MimicKitError("inputs {} and {} would both be written to {}".format(seen[out], src, out))
+        seen[out] = src
+    return outs
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the importer; returns the exit status (0, or 2 after a user mistake)."""
+    args = build_parser().parse_args(argv)
+    try:
+        outputs = _outputs(args)
+        importer = Importer(args.char)
+    except MimicKitError as e:
+        print("error: {}".format(e), file=sys.stderr)
+        return 2
+    failed = 0
+    many = len(args.inputs) > 1
+    for src, out in tqdm(list(zip(args.inputs, outputs)), desc="importing", unit="clip", disable=not many):
+        try:
+            result = importer.import_file(src, fmt=args.format, source_char=args.source_char,
+                                          joint_map_file=args.joint_map, loop_mode=args.loop,
+                                          ground_align=not args.no_ground_align)
+            result.motion.save(out)
+        except MimicKitError as e:
+            failed += 1
+            tqdm.write("error: {}".format(e), file=sys.stderr)
+            continue
+        tqdm.write(result.summary(out))
+    return 2 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

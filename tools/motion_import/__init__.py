@@ -1,0 +1,17 @@
+"""Motion importers: DeepMimic ``.txt``, IsaacGymEnvs AMP ``.npy``, MimicKit ``.pkl`` -> native clips.
+
+Each reader turns its file into a Z-up :class:`SourceMotion`; :func:`retarget` maps it
+onto our character by joint name; the importer scales the root translation by the
+leg-length ratio and shifts it so the lowest foot point of the clip touches the floor
+(:func:`foot_heights`). Pickled inputs are read with a restricted unpickler
+(:mod:`tools.motion_import.safe_pickle`). The command line is ``tools/import_motion.py``.
+"""
+from tools.motion_import.ground import FootGeometry, foot_heights, sole_heights
+from tools.motion_import.importer import FORMATS, Importer, ImportResult, detect_format, import_motion
+from tools.motion_import.retarget import resolve_joint_map, retarget
+from tools.motion_import.safe_pickle import RestrictedUnpickler, load_npy_object, load_pickle
+from tools.motion_import.source import SourceMotion, SourceSkeleton
+
+__all__ = ["FORMATS", "FootGeometry", "ImportResult", "Importer", "RestrictedUnpickler", "SourceMotion",
+           "SourceSkeleton", "detect_format", "foot_heights", "import_motion", "load_npy_object", "load_pickle",
+           "resolve_joint_map", "retarget", "sole_heights"]

@@ -1,0 +1,147 @@
+"""Import one motion file for our character: read, retarget, align to the ground, summarise.
+
+The readers are registered in :data:`FORMATS`; :func:`detect_format` picks one from the
+file extension, else from the first bytes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from mimickit.anim.kin_char_model import KinCharModel
+from mimickit.anim.motion import LOOP_MODES, Motion
+from mimickit.util.errors import MimicKitError, require_file
+
+from tools.motion_import.amp_npy import read_amp_npy
+from tools.motion_import.deepmimic import read_deepmimic
+from tools.motion_import.ground import FootGeometry, sole_heights
+from tools.motion_import.mimickit_pkl import read_mimickit_pkl
+from tools.motion_import.retarget import resolve_joint_map, retarget
+from tools.motion_import.source import SourceMotion, load_joint_map
+
+# format name -> reader(path, source_char) -> SourceMotion
+FORMATS: Dict[str, Callable[[str, Optional[str]], SourceMotion]] = {
+    "deepmimic": read_deepmimic,
+    "amp_npy": read_amp_npy,
+    "mimickit_pkl": read_mimickit_pkl,
+}
+_EXTENSIONS = {".txt": "deepmimic", ".json": "deepmimic", ".npy": "amp_npy", ".pkl": "mimickit_pkl"}
+
+
+def detect_format(path: str) -> str:
+    """The reader for ``path``: by extension (.txt/.json, .npy, .pkl), else by content.
+
+    Raises:
+        MimicKitError: if the file is missing or neither says which format it is.
+    """
+    require_file(path, "motion file")
+    ext = os.path.splitext(path)[1].lower()
+    if ext in _EXTENSIONS:
+        return _EXTENSIONS[ext]
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head.startswith(b"\x93NUMPY"):
+        return "amp_npy"
+    if head.startswith(b"\x80"):
+        return "mimickit_pkl"
+    if head.lstrip().startswith(b"{"):
+        return "deepmimic"
+    raise MimicKitError("{}: cannot tell the format from the extension or content; pass --format {}".format(
+        path, "|".join(FORMATS)))
+
+
+@dataclasses.dataclass
+class ImportResult:
+    """An imported clip and what the import did.
+
+    Attributes:
+        motion: the native clip for our character.
+        source: the source clip (Z-up).
+        scale: factor applied to the root translation (leg-length ratio ours / source).
+        ground_shift: m added to the root z (0 without ground alignment).
+        foot_heights: ``[T]`` lowest foot point per frame (m, world z) after alignment.
+        notes: remarks (resampling, assumptions, dropped rotations).
+    """
+    motion: Motion
+    source: SourceMotion
+    scale: float
+    ground_shift: float
+    foot_heights: np.ndarray
+    notes: List[str]
+
+    def summary(self, out_path: str = "") -> str:
+        """One line: frames, fps, length, lowest-foot min/max, root height range, scale."""
+        m = self.motion
+        root_z = m.frames[:, 2]
+        line = "{}{}: {} frames, {:.2f} fps, {:.2f} s, {}, lowest foot {:+.3f}..{:+.3f} m, root z {:.3f}..{:.3f} m, " \
+               "scale {:.4f}, ground shift {:+.3f} m".format(
+                   os.path.basename(self.source.file), " -> " + out_path if out_path else "", m.num_frames, m.fps,
+                   m.length, m.loop_mode, float(self.foot_heights.min()), float(self.foot_heights.max()),
+                   float(root_z.min()), float(root_z.max()), self.scale, self.ground_shift)
+        if self.notes:
+            line += " [" + "; ".join(self.notes) + "]"
+        return line
+
+
+class Importer:
+    """Imports motion files for one character, loading it once.
+
+    Args:
+        char_file: our character's MJCF.
+        foot_bodies: bodies whose geoms touch the ground; default: bodies named ``*foot*``.
+
+    Raises:
+        MimicKitError: as :class:`KinCharModel`, or when no foot body is found.
+    """
+
+    def __init__(self, char_file: str, foot_bodies: Optional[Sequence[str]] = None):
+        self.char_file = char_file
+        self.char = KinCharModel(char_file)
+        self.feet = FootGeometry(self.char, foot_bodies)
+        self.soles = sole_heights(char_file)
+
+    def import_file(self, path: str, fmt: Optional[str] = None, source_char: Optional[str] = None,
+                    joint_map_file: Optional[str] = None, loop_mode: Optional[str] = None,
+                    ground_align: bool = True) -> ImportResult:
+        """Read ``path``, retarget it to our character and (by default) put it on the ground.
+
+        Args:
+            path: the source motion file.
+            fmt: a key of :data:`FORMATS`; default: :func:`detect_format`.
+            source_char: the source character file (see each reader).
+            joint_map_file: YAML ``source joint: our body`` overriding the format's table.
+            loop_mode: ``wrap`` or ``clamp`` to override the file's.
+            ground_align: shift the root z so the lowest foot point over the clip is at z = 0.
+
+        Raises:
+            MimicKitError: an unknown format or loop mode, or any reader / joint-map error.
+        """
+        fmt = fmt or detect_format(path)
+        if fmt not in FORMATS:
+            raise MimicKitError("unknown format '{}'; expected one of {}".format(fmt, ", ".join(FORMATS)))
+        if loop_mode is not None and loop_mode not in LOOP_MODES:
+            raise MimicKitError("loop mode must be one of {}, got '{}'".format("|".join(LOOP_MODES), loop_mode))
+        source = FORMATS[fmt](path, source_char)
+        overrides = load_joint_map(joint_map_file, source.skeleton, self.char.body_names) if joint_map_file else None
+        ours_to_src = resolve_joint_map(source, self.char.body_names, overrides, joint_map_file or "joint map")
+        result = retarget(source, self.char, ours_to_src, self.soles)
+        frames = result.frames
+        heights = self.feet.lowest_points_from_frames(frames)
+        shift = 0.0
+        if ground_align:
+            shift = -float(heights.min())
+            frames[:, 2] += shift
+            heights = heights + shift
+        motion = Motion(source.fps, loop_mode or source.loop_mode, frames, self.char.dof_names, source=path)
+        return ImportResult(motion=motion, source=source, scale=result.scale, ground_shift=shift,
+                            foot_heights=heights, notes=source.notes + result.notes)
+
+
+def import_motion(path: str, char_file: str, fmt: Optional[str] = None, source_char: Optional[str] = None,
+                  joint_map_file: Optional[str] = None, loop_mode: Optional[str] = None,
+                  ground_align: bool = True) -> ImportResult:
+    """Import one motion file for the character ``char_file``; see :meth:`Importer.import_file`."""
+    return Importer(char_file).import_file(path, fmt, source_char, joint_map_file, loop_mode, ground_align)
