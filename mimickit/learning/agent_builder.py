@@ -26,7 +26,7 @@ from mimickit.util.errors import MimicKitError
 # Modules whose import registers agents.
 AGENT_MODULES = [
     "mimickit.learning.dummy_agent",
-    # "mimickit.learning.ppo_agent",
+    "mimickit.learning.ppo_agent",
 ]
 
 AGENTS = {}  # type: Dict[str, Any]
