@@ -15,9 +15,10 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import importlib.util
+import json
 import random
 import shutil
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from mimickit.util.arg_parser import RunArgs, help_text, parse_args, to_arg_lines
 from mimickit.util.errors import MimicKitError
@@ -65,6 +66,18 @@ def _save_run_config(args: RunArgs) -> None:
             shutil.copyfile(src, dst)
     with open(os.path.join(args.out_dir, "args.txt"), "w") as f:
         f.write(to_arg_lines(args))
+
+
+def _write_eval(stats: Dict[str, float], path: str) -> None:
+    """Print the test statistics as a table and write them to ``path`` (JSON, atomically)."""
+    width = max(len(k) for k in stats)
+    for key, value in stats.items():
+        print("{}  {}".format(key.ljust(width), "{:.4f}".format(value) if isinstance(value, float) else value))
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(stats, f, indent=2)
+    os.replace(tmp, path)
+    print("wrote " + path)
 
 
 def run(args: RunArgs) -> None:
@@ -119,8 +132,7 @@ def run(args: RunArgs) -> None:
             agent.train_model(max_samples=args.max_samples, out_dir=args.out_dir, logger=args.logger)
         else:
             stats = agent.test_model(num_episodes=args.test_episodes)
-            for key, value in stats.items():
-                print("{}: {}".format(key, value))
+            _write_eval(stats, os.path.join(args.out_dir, "eval.json"))
     finally:
         env.close()
 

@@ -1,4 +1,5 @@
 """run.py: user mistakes exit 2 with one line on stderr; a run builds env and agent from the registries and runs its mode."""
+import json
 import os
 import re
 import subprocess
@@ -158,7 +159,8 @@ def test_test_mode_loads_the_model_and_prints_the_statistics(setup, capsys):
     assert main(setup["argv"] + ["--mode", "test", "--model_file", str(model), "--test_episodes", "4"]) == 0
     assert calls("load") == [("load", str(model))] and calls("test") == [("test", 4)] and calls("train") == []
     out = capsys.readouterr().out
-    assert "mean_return: 1.5" in out and "episodes: 4" in out
+    assert "mean_return" in out and "1.5000" in out
+    assert json.loads((setup["out_dir"] / "eval.json").read_text()) == {"mean_return": 1.5, "episodes": 4}
     assert not (setup["out_dir"] / "env.yaml").exists()  # test mode leaves the training record alone
 
 

@@ -1,7 +1,7 @@
 """Test-mode episode loop shared by agents."""
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable, Dict, List
 
 import torch
 from torch import Tensor
@@ -25,31 +25,42 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
 
     Returns:
         ``mean_return``, ``mean_ep_len`` (control steps), ``num_eps`` and ``success_rate``
-        (episodes that did not end with ``DoneFlags.FAIL``).
+        (episodes that did not end with ``DoneFlags.FAIL``), plus, when the env reports
+        ``info["tracking_errors"]`` (a dict of ``[num_envs]`` per-step errors), each error
+        averaged over the steps of an episode and then over episodes.
     """
     shares = episode_shares(num_episodes, env.num_envs, env.device)
     finished = torch.zeros_like(shares)
     ep_return = torch.zeros(env.num_envs, device=env.device)
     ep_len = torch.zeros(env.num_envs, dtype=torch.long, device=env.device)
-    returns, lengths, failures = [], [], []
+    error_sums = {}  # type: Dict[str, Tensor]
+    episodes = {"return": [], "ep_len": [], "fail": []}  # type: Dict[str, List[Tensor]]
     obs = env.reset()
     with torch.no_grad():
         while bool((finished < shares).any()):
-            obs, reward, done, _ = env.step(act(obs))
+            obs, reward, done, info = env.step(act(obs))
             ep_return += reward
             ep_len += 1
+            for name, err in info.get("tracking_errors", {}).items():
+                error_sums.setdefault(name, torch.zeros_like(ep_return))
+                error_sums[name] += err
             ended = done != DoneFlags.NULL
             counted = ended & (finished < shares)
-            returns.append(ep_return[counted])
-            lengths.append(ep_len[counted])
-            failures.append(done[counted] == DoneFlags.FAIL)
+            episodes["return"].append(ep_return[counted])
+            episodes["ep_len"].append(ep_len[counted].float())
+            episodes["fail"].append((done[counted] == DoneFlags.FAIL).float())
+            for name, total in error_sums.items():
+                episodes.setdefault(name, []).append(total[counted] / ep_len[counted])
             finished += ended.long()
             env_ids = ended.nonzero(as_tuple=False).flatten()
             ep_return[env_ids] = 0.0
             ep_len[env_ids] = 0
+            for total in error_sums.values():
+                total[env_ids] = 0.0
             obs = env.reset(env_ids)
-    returns_t = torch.cat(returns)
-    return {"mean_return": float(returns_t.mean()) if len(returns_t) else 0.0,
-            "mean_ep_len": float(torch.cat(lengths).float().mean()) if len(returns_t) else 0.0,
-            "num_eps": int(len(returns_t)),
-            "success_rate": 1.0 - float(torch.cat(failures).float().mean()) if len(returns_t) else 0.0}
+    means = {name: float(torch.cat(values).mean()) for name, values in episodes.items()}
+    stats = {"mean_return": means.pop("return"), "mean_ep_len": means.pop("ep_len"),
+             "num_eps": int(sum(len(v) for v in episodes["return"])),
+             "success_rate": 1.0 - means.pop("fail")}
+    stats.update(means)
+    return stats

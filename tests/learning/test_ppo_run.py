@@ -1,4 +1,5 @@
 """run.py with agent_name PPO: train, resume where it stopped, test the saved model."""
+import json
 import numpy as np
 import pytest
 
@@ -44,7 +45,8 @@ def test_train_resume_and_test_through_run(argv, tmp_path, capsys):
     capsys.readouterr()
     assert main(argv + ["--mode", "test", "--model_file", str(out / "model.pt"), "--test_episodes", "6"]) == 0
     printed = capsys.readouterr().out
-    assert "num_eps: 6" in printed and "mean_return: " in printed
+    stats = json.loads((out / "eval.json").read_text())
+    assert stats["num_eps"] == 6 and "mean_return" in printed and "success_rate" in stats
 
 
 def test_foreign_model_file_exits_2_naming_it(argv, tmp_path, capsys):
