@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -110,7 +111,7 @@ class Motion:
         fd, tmp = tempfile.mkstemp(suffix=".npz", dir=folder)
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
+                _write_npz(f, arrays)
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
@@ -138,6 +139,16 @@ class Motion:
         extras = {k[len(_EXTRA_PREFIX):]: v for k, v in arrays.items() if k.startswith(_EXTRA_PREFIX)}
         return cls(float(arrays["fps"]), str(arrays["loop_mode"]), arrays["frames"],
                    list(arrays["dof_names"]), extras, source=path)
+
+
+def _write_npz(f, arrays: Dict[str, np.ndarray]) -> None:
+    """``np.savez`` with a fixed timestamp on every member, so equal clips are equal bytes."""
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, value in arrays.items():
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w") as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def check_finite(values: np.ndarray, column_names: List[str], source: str) -> None:

@@ -111,3 +111,10 @@ def test_an_npz_holding_pickled_objects_is_refused(tmp_path):
 def test_a_missing_file_is_a_user_error(tmp_path):
     with pytest.raises(MimicKitError, match="nothing.npz"):
         Motion.load(str(tmp_path / "nothing.npz"))
+
+
+def test_saving_the_same_clip_twice_gives_identical_bytes(tmp_path):
+    motion = Motion(30.0, "wrap", make_frames(), DOF_NAMES)
+    motion.save(str(tmp_path / "a.npz"))
+    motion.save(str(tmp_path / "b.npz"))
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
