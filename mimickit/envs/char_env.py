@@ -63,6 +63,7 @@ class CharEnv(BaseEnv):
             self.time[env_ids] = 0.0
             self.done[env_ids] = DoneFlags.NULL
             self._reset_envs(env_ids)
+        self._update_state()
         return self._compute_obs()
 
     def step(self, action: Tensor) -> Tuple[Tensor, Tensor, Tensor, Dict[str, Any]]:
@@ -70,16 +71,26 @@ class CharEnv(BaseEnv):
         self._advance()
         self.time += self.engine.control_dt
         failed_worlds = self.engine.pop_failed_envs()
+        self._update_state()
         obs = self._compute_obs()
         reward = self._compute_reward()
         self.done[:] = self._compute_done()
         self.done[failed_worlds] = DoneFlags.FAIL
         self._render()
-        return obs, reward, self.done.clone(), {"failed_worlds": failed_worlds}
+        info = {"failed_worlds": failed_worlds}
+        info.update(self._step_info())
+        return obs, reward, self.done.clone(), info
 
     def _advance(self) -> None:
         """Advance the world one control step; kinematic environments override it."""
         self.engine.step()
+
+    def _update_state(self) -> None:
+        """Read what observations, rewards and terminations share, after a step or reset."""
+
+    def _step_info(self) -> Dict[str, Any]:
+        """Extra entries for the ``info`` dict of :meth:`step`."""
+        return {}
 
     def _compute_done(self) -> Tensor:
         """``[num_envs]`` DoneFlags: TIME once ``episode_length`` is reached."""
@@ -91,7 +102,7 @@ class CharEnv(BaseEnv):
         if self._visualize:
             self.engine.render()
         if self._video is not None:
-            self._video.append(self.engine.render_frame())
+            self._video.append(self.engine.render_frame(640, 480))
 
     def close(self) -> None:
         if self._video is not None:

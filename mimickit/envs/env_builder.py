@@ -17,6 +17,7 @@ from mimickit.util.errors import MimicKitError
 # Modules whose import registers environments.
 ENV_MODULES = [
     "mimickit.envs.view_motion_env",
+    "mimickit.envs.deepmimic_env",
 ]
 
 ENVS = {}  # type: Dict[str, Type[BaseEnv]]

@@ -1,0 +1,243 @@
+"""DeepMimic: a simulated character tracks reference motion clips (Peng et al. 2018).
+
+Episodes start from reference state initialisation (a random clip, weighted, at a random
+time; or time 0 with ``rand_reset: false``) and end by early termination (a body outside
+``contact_bodies`` touches the ground, or the mean squared body position error exceeds
+``pose_termination_dist^2``: ``DoneFlags.FAIL``) or at ``episode_length`` (``TIME``).
+Actions are PD targets (rad) in ``pos`` control mode and torques (N·m) in ``torque`` mode.
+Rewards: :mod:`mimickit.envs.deepmimic_rewards`. Observations: :mod:`mimickit.envs.char_obs`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Optional
+
+import torch
+from torch import Tensor
+
+from mimickit.anim.motion_lib import MotionLib
+from mimickit.envs import char_obs, deepmimic_rewards
+from mimickit.envs.base_env import BoxSpace, DoneFlags
+from mimickit.envs.char_env import CharEnv
+from mimickit.envs.env_builder import register_env
+from mimickit.util import torch_util
+from mimickit.util.config import from_dict
+from mimickit.util.errors import MimicKitError
+
+TRACKING_ERRORS = ("root_pos_err_m", "root_rot_err_rad", "body_pos_err_m", "body_rot_err_rad",
+                   "key_pos_err_m", "dof_vel_err_radps")
+
+
+@dataclasses.dataclass
+class DeepMimicRewardConfig:
+    """Weights ``*_w`` and kernel scales ``*_scale`` of the five terms (DeepMimic eq. 5)."""
+
+    pose_w: float = 0.5
+    vel_w: float = 0.1
+    root_pose_w: float = 0.15
+    root_vel_w: float = 0.1
+    key_pos_w: float = 0.15
+    pose_scale: float = 2.0
+    vel_scale: float = 0.1
+    root_pose_scale: float = 5.0
+    root_vel_scale: float = 1.0
+    key_pos_scale: float = 10.0
+
+
+@dataclasses.dataclass
+class DeepMimicEnvConfig:
+    char_file: str
+    motion_file: str
+    key_bodies: List[str]
+    contact_bodies: List[str]
+    episode_length: float = 10.0
+    rand_reset: bool = True
+    enable_early_termination: bool = True
+    pose_termination_dist: float = 1.0
+    global_obs: bool = False
+    enable_phase_obs: bool = True
+    tar_obs_steps: List[int] = dataclasses.field(default_factory=lambda: [1, 2, 3])
+    joint_err_w: Dict[str, float] = dataclasses.field(default_factory=dict)
+    reward: DeepMimicRewardConfig = dataclasses.field(default_factory=DeepMimicRewardConfig)
+    ref_char_offset: List[float] = dataclasses.field(default_factory=lambda: [0.0, 1.5, 0.0])
+
+
+@register_env("deepmimic")
+class DeepMimicEnv(CharEnv):
+    """Motion tracking; see the module docstring. ``info`` of :meth:`step` holds
+    ``tracking_errors``: a dict of ``[num_envs]`` per-step errors named as
+    :data:`TRACKING_ERRORS` (m, rad, rad/s; body positions relative to each root)."""
+
+    def __init__(self, config: Dict[str, Any], config_file: str, engine_config_file: str,
+                 num_envs: int, device: str, visualize: bool, video_file: Optional[str] = None):
+        self.cfg = cfg = from_dict(DeepMimicEnvConfig, config, config_file)
+        super().__init__(cfg.char_file, engine_config_file, num_envs, device, visualize, video_file,
+                         episode_length=cfg.episode_length, show_reference=True)
+        kin = self.kin_char_model
+        self.motion_lib = MotionLib(cfg.motion_file, kin, device)
+        self._key_ids = self._body_ids(cfg.key_bodies, "key_bodies", config_file)
+        contact_ids = self._body_ids(cfg.contact_bodies, "contact_bodies", config_file)
+        self._fail_contact = torch.ones(kin.num_bodies, dtype=torch.bool, device=device)
+        self._fail_contact[contact_ids] = False
+        self._joint_err_w, self._dof_err_w = self._joint_weights(cfg.joint_err_w, config_file)
+        self._tar_steps = torch.tensor(cfg.tar_obs_steps, dtype=torch.float32, device=device)
+        self._ref_offset = torch.tensor(cfg.ref_char_offset, dtype=torch.float32, device=device)
+
+        self.motion_ids = torch.zeros(num_envs, dtype=torch.long, device=device)
+        self.motion_start = torch.zeros(num_envs, device=device)
+        self._ref = {}  # type: Dict[str, Tensor]
+        self._sim = {}  # type: Dict[str, Tensor]
+        self._update_state()
+
+    def _body_ids(self, names: List[str], key: str, config_file: str) -> Tensor:
+        bodies = self.kin_char_model.body_names
+        for name in names:
+            if name not in bodies:
+                raise MimicKitError("{}: key '{}': no body '{}' in {} (bodies: {})".format(
+                    config_file, key, name, self.kin_char_model.file, ", ".join(bodies)))
+        return torch.tensor([bodies.index(n) for n in names], dtype=torch.long, device=self.device)
+
+    def _joint_weights(self, weights: Dict[str, float], config_file: str):
+        """``[num_joints]`` pose-error weights by body name (default 1) and ``[num_dofs]`` per dof."""
+        kin = self.kin_char_model
+        joint_w = torch.ones(kin.num_joints, device=self.device)
+        for ids, w in zip(self._body_ids(list(weights), "joint_err_w", config_file).tolist(), weights.values()):
+            joint_w[ids - 1] = w
+        dof_w = torch.repeat_interleave(joint_w, kin.joint_num_dofs.to(self.device))
+        return joint_w, dof_w
+
+    # ----------------------------------------------------------------- spaces
+    def get_action_space(self) -> BoxSpace:
+        if self.engine.control_mode == "torque":
+            limit = self.engine.get_torque_limits(self.char_id)
+            return BoxSpace(low=-limit, high=limit)
+        low, high = self.engine.get_dof_limits(self.char_id)
+        return BoxSpace(low=low, high=high)
+
+    def get_obs_space(self) -> BoxSpace:
+        return BoxSpace.unbounded(self._compute_obs().shape[-1], self.device)
+
+    # ----------------------------------------------------------------- episode
+    def _reset_envs(self, env_ids: Tensor) -> None:
+        motion_ids = self.motion_lib.sample_motions(len(env_ids)).to(self.device)
+        if self.cfg.rand_reset:
+            start = self.motion_lib.sample_time(motion_ids)
+        else:
+            start = torch.zeros(len(env_ids), device=self.device)
+        self.motion_ids[env_ids] = motion_ids
+        self.motion_start[env_ids] = start
+        root_pos, root_rot, root_vel, root_ang_vel, joint_rot, joint_dof_vel = \
+            self.motion_lib.calc_motion_frame(motion_ids, start)
+        dof_pos = self.kin_char_model.joint_rot_to_dof_pos(joint_rot)
+        dof_vel = self.kin_char_model.joint_dof_vel_to_dof_vel(dof_pos, joint_dof_vel)
+        self.set_char_state(self.char_id, env_ids, root_pos, root_rot, root_vel, root_ang_vel,
+                            dof_pos, dof_vel)
+
+    def _apply_action(self, action: Tensor) -> None:
+        self.engine.set_cmd(self.char_id, action)
+
+    def _update_state(self) -> None:
+        """Read the simulated state and look up the reference now and at the target steps."""
+        e, c, kin = self.engine, self.char_id, self.kin_char_model
+        dof_pos = e.get_dof_pos(c)
+        self._sim = dict(root_pos=e.get_root_pos(c), root_rot=e.get_root_rot(c), root_vel=e.get_root_vel(c),
+                         root_ang_vel=e.get_root_ang_vel(c), body_pos=e.get_body_pos(c), body_rot=e.get_body_rot(c),
+                         body_vel=e.get_body_vel(c), body_ang_vel=e.get_body_ang_vel(c),
+                         joint_rot=kin.dof_pos_to_joint_rot(dof_pos),
+                         joint_dof_vel=kin.dof_vel_to_joint_dof_vel(dof_pos, e.get_dof_vel(c)),
+                         ground_contacts=e.get_ground_contacts(c))
+        n, k = self.num_envs, len(self._tar_steps)
+        dt = self.engine.control_dt
+        times = self.motion_start + self.time
+        all_times = torch.cat([times, (times.unsqueeze(-1) + dt * self._tar_steps).flatten()])
+        all_ids = torch.cat([self.motion_ids, self.motion_ids.repeat_interleave(k)])
+        root_pos, root_rot, root_vel, root_ang_vel, joint_rot, joint_dof_vel = \
+            self.motion_lib.calc_motion_frame(all_ids, all_times)
+        body_pos, body_rot = kin.forward_kinematics(root_pos[:n], root_rot[:n], joint_rot[:n])
+        self._ref = dict(root_pos=root_pos[:n], root_rot=root_rot[:n], root_vel=root_vel[:n],
+                         root_ang_vel=root_ang_vel[:n], joint_rot=joint_rot[:n],
+                         joint_dof_vel=joint_dof_vel[:n], body_pos=body_pos, body_rot=body_rot,
+                         tar_root_pos=root_pos[n:].reshape(n, k, 3), tar_root_rot=root_rot[n:].reshape(n, k, 4),
+                         tar_joint_rot=joint_rot[n:].reshape((n, k) + joint_rot.shape[1:]))
+        if self.ref_char_id is not None:
+            self._show_reference()
+
+    def _show_reference(self) -> None:
+        r = self._ref
+        dof_pos = self.kin_char_model.joint_rot_to_dof_pos(r["joint_rot"])
+        env_ids = torch.arange(self.num_envs, device=self.device)
+        zeros = torch.zeros_like(r["root_vel"])
+        self.set_char_state(self.ref_char_id, env_ids, r["root_pos"] + self._ref_offset, r["root_rot"],
+                            zeros, zeros, dof_pos, torch.zeros_like(dof_pos))
+
+    # ----------------------------------------------------------------- obs, reward, done
+    def _compute_obs(self) -> Tensor:
+        s, r, cfg = self._sim, self._ref, self.cfg
+        parts = [char_obs.compute_body_obs(s["root_pos"], s["root_rot"], s["body_pos"], s["body_rot"],
+                                           s["body_vel"], s["body_ang_vel"], cfg.global_obs)]
+        if cfg.enable_phase_obs:
+            length = self.motion_lib.get_motion_length(self.motion_ids)
+            phase = torch.remainder(self.motion_start + self.time, length) / length
+            parts.append(phase.unsqueeze(-1))
+        k = len(self._tar_steps)
+        if k > 0:
+            n = self.num_envs
+            tar = char_obs.compute_target_obs(
+                s["root_pos"].repeat_interleave(k, 0), s["root_rot"].repeat_interleave(k, 0),
+                r["tar_root_pos"].reshape(n * k, 3), r["tar_root_rot"].reshape(n * k, 4),
+                r["tar_joint_rot"].reshape((n * k,) + r["tar_joint_rot"].shape[2:]), cfg.global_obs)
+            parts.append(tar.reshape(n, -1))
+        return torch.cat(parts, dim=-1)
+
+    def _key_pos_rel(self, state: Dict[str, Tensor]) -> Tensor:
+        return _root_rel_body_pos(state)[:, self._key_ids]
+
+    def _compute_reward(self) -> Tensor:
+        s, r, w = self._sim, self._ref, self.cfg.reward
+        return (w.pose_w * deepmimic_rewards.pose_reward(s["joint_rot"], r["joint_rot"], self._joint_err_w,
+                                                          w.pose_scale)
+                + w.vel_w * deepmimic_rewards.velocity_reward(s["joint_dof_vel"], r["joint_dof_vel"],
+                                                               self._dof_err_w, w.vel_scale)
+                + w.root_pose_w * deepmimic_rewards.root_pose_reward(s["root_pos"], r["root_pos"], s["root_rot"],
+                                                                      r["root_rot"], w.root_pose_scale)
+                + w.root_vel_w * deepmimic_rewards.root_vel_reward(s["root_vel"], r["root_vel"], s["root_ang_vel"],
+                                                                    r["root_ang_vel"], w.root_vel_scale)
+                + w.key_pos_w * deepmimic_rewards.key_pos_reward(self._key_pos_rel(s), self._key_pos_rel(r),
+                                                                  w.key_pos_scale))
+
+    def _compute_done(self) -> Tensor:
+        done = super()._compute_done()
+        if self.cfg.enable_early_termination:
+            s, r = self._sim, self._ref
+            fell = (s["ground_contacts"] & self._fail_contact).any(dim=-1)
+            pose_err = ((s["body_pos"] - r["body_pos"]) ** 2).sum(dim=-1).mean(dim=-1)
+            diverged = pose_err > self.cfg.pose_termination_dist ** 2
+            done[fell | diverged] = DoneFlags.FAIL
+        return done
+
+    def _step_info(self) -> Dict[str, Any]:
+        return {"tracking_errors": self.tracking_errors()}
+
+    def tracking_errors(self) -> Dict[str, Tensor]:
+        """Per-env errors of the current state against the reference, ``[num_envs]`` each.
+
+        root_pos_err_m: root position distance; root_rot_err_rad: root rotation angle;
+        body_pos_err_m: mean over bodies of the distance between positions relative to each
+        character's root; body_rot_err_rad: mean over bodies of the world rotation angle;
+        key_pos_err_m: as body_pos_err_m over the key bodies; dof_vel_err_radps: mean
+        absolute joint velocity error over dofs.
+        """
+        s, r = self._sim, self._ref
+        return {
+            "root_pos_err_m": (s["root_pos"] - r["root_pos"]).norm(dim=-1),
+            "root_rot_err_rad": torch_util.quat_diff_angle(s["root_rot"], r["root_rot"]),
+            "body_pos_err_m": (_root_rel_body_pos(s) - _root_rel_body_pos(r)).norm(dim=-1).mean(dim=-1),
+            "body_rot_err_rad": torch_util.quat_diff_angle(s["body_rot"], r["body_rot"]).mean(dim=-1),
+            "key_pos_err_m": (self._key_pos_rel(s) - self._key_pos_rel(r)).norm(dim=-1).mean(dim=-1),
+            "dof_vel_err_radps": (s["joint_dof_vel"] - r["joint_dof_vel"]).abs().mean(dim=-1),
+        }
+
+
+def _root_rel_body_pos(state: Dict[str, Tensor]) -> Tensor:
+    """``[n, num_bodies, 3]`` body positions minus the root position (m, world axes)."""
+    return state["body_pos"] - state["root_pos"].unsqueeze(-2)
