@@ -9,8 +9,9 @@ restricted unpickler that admits only numpy arrays and plain containers.
     python tools/import_motion.py --out_dir /tmp/clips ../shared/data/deepmimic/motions/*.txt
 
 Each clip is retargeted by joint name (see tools/motion_import/retarget.py), its root
-translation scaled by the leg-length ratio, and shifted so its lowest foot point touches
-the floor. One summary line per clip; a user mistake prints one line on stderr, exit 2.
+translation scaled by the leg-length ratio, its capture floor levelled when it is tilted
+(--level_floor; see tools/motion_import/ground.py), and shifted so its lowest foot point
+touches the floor. One summary line per clip; a user mistake prints one line on stderr, exit 2.
 """
 import argparse
 import os
@@ -23,6 +24,7 @@ from tqdm import tqdm  # noqa: E402
 
 from mimickit.util.errors import MimicKitError  # noqa: E402
 from tools.motion_import import FORMATS, Importer  # noqa: E402
+from tools.motion_import.ground import LEVEL_FLOOR_MODES  # noqa: E402
 
 DEFAULT_CHAR = "data/assets/humanoid/humanoid.xml"
 
@@ -43,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--joint_map", default=None, help="YAML 'source joint: our body' overriding the name table")
     p.add_argument("--no_ground_align", action="store_true",
                    help="keep the source root height (only scaled) instead of putting the lowest foot on the floor")
+    p.add_argument("--level_floor", choices=LEVEL_FLOOR_MODES, default="auto",
+                   help="remove a tilted capture floor from the root height: auto (when the plane fitted to the "
+                        "stances is trustworthy and narrows their height band), on (whenever a plane fits), off "
+                        "(default: %(default)s)")
     return p
 
 
@@ -79,7 +85,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             result = importer.import_file(src, fmt=args.format, source_char=args.source_char,
                                           joint_map_file=args.joint_map, loop_mode=args.loop,
-                                          ground_align=not args.no_ground_align)
+                                          ground_align=not args.no_ground_align, level_floor_mode=args.level_floor)
             result.motion.save(out)
         except MimicKitError as e:
             failed += 1

@@ -1,4 +1,4 @@
-"""Import one motion file for our character: read, retarget, align to the ground, summarise.
+"""Import one motion file for our character: read, retarget, level the floor, align to the ground, summarise.
 
 The readers are registered in :data:`FORMATS`; :func:`detect_format` picks one from the
 file extension, else from the first bytes.
@@ -17,7 +17,8 @@ from mimickit.util.errors import MimicKitError, require_file
 
 from tools.motion_import.amp_npy import read_amp_npy
 from tools.motion_import.deepmimic import read_deepmimic
-from tools.motion_import.ground import FootGeometry, sole_heights
+from tools.motion_import.ground import LEVEL_FLOOR_MODES, FloorFit, FloorLevelSettings, FootGeometry, level_floor, \
+    sole_heights
 from tools.motion_import.mimickit_pkl import read_mimickit_pkl
 from tools.motion_import.retarget import resolve_joint_map, retarget
 from tools.motion_import.source import SourceMotion, load_joint_map
@@ -63,7 +64,10 @@ class ImportResult:
         scale: factor applied to the root translation (leg-length ratio ours / source).
         ground_shift: m added to the root z (0 without ground alignment).
         foot_heights: ``[T]`` lowest foot point per frame (m, world z) after alignment.
-        notes: remarks (resampling, assumptions, dropped rotations).
+        notes: remarks (resampling, assumptions, dropped rotations, floor levelling).
+        floor_fit: the floor plane fitted to the retargeted clip's stances (before levelling
+            and ground alignment); None when levelling was off or too few stances were found.
+        floor_levelled: whether the fitted tilt was removed from the root z.
     """
     motion: Motion
     source: SourceMotion
@@ -71,6 +75,8 @@ class ImportResult:
     ground_shift: float
     foot_heights: np.ndarray
     notes: List[str]
+    floor_fit: Optional[FloorFit] = None
+    floor_levelled: bool = False
 
     def summary(self, out_path: str = "") -> str:
         """One line: frames, fps, length, lowest-foot min/max, root height range, scale."""
@@ -92,21 +98,28 @@ class Importer:
     Args:
         char_file: our character's MJCF.
         foot_bodies: bodies whose geoms touch the ground; default: bodies named ``*foot*``.
+        floor_settings: thresholds of the floor levelling.
 
     Raises:
         MimicKitError: as :class:`KinCharModel`, or when no foot body is found.
     """
 
-    def __init__(self, char_file: str, foot_bodies: Optional[Sequence[str]] = None):
+    def __init__(self, char_file: str, foot_bodies: Optional[Sequence[str]] = None,
+                 floor_settings: FloorLevelSettings = FloorLevelSettings()):
         self.char_file = char_file
+        self.floor_settings = floor_settings
         self.char = KinCharModel(char_file)
         self.feet = FootGeometry(self.char, foot_bodies)
         self.soles = sole_heights(char_file)
 
     def import_file(self, path: str, fmt: Optional[str] = None, source_char: Optional[str] = None,
                     joint_map_file: Optional[str] = None, loop_mode: Optional[str] = None,
-                    ground_align: bool = True) -> ImportResult:
-        """Read ``path``, retarget it to our character and (by default) put it on the ground.
+                    ground_align: bool = True, level_floor_mode: str = "auto") -> ImportResult:
+        """Read ``path``, retarget it to our character, level its floor and put it on the ground.
+
+        Levelling (:func:`tools.motion_import.ground.level_floor`) removes a tilted capture
+        floor from the root z in the world Z-up frame after retargeting; the ground
+        alignment then adds one constant to the root z.
 
         Args:
             path: the source motion file.
@@ -115,20 +128,30 @@ class Importer:
             joint_map_file: YAML ``source joint: our body`` overriding the format's table.
             loop_mode: ``wrap`` or ``clamp`` to override the file's.
             ground_align: shift the root z so the lowest foot point over the clip is at z = 0.
+            level_floor_mode: ``auto`` (level when the fitted tilt is trustworthy and
+                helps), ``on`` (level whenever a plane fits) or ``off``.
 
         Raises:
-            MimicKitError: an unknown format or loop mode, or any reader / joint-map error.
+            MimicKitError: an unknown format, loop mode or levelling mode, any reader /
+                joint-map error, or ``on`` levelling of a clip with too few stances.
         """
         fmt = fmt or detect_format(path)
         if fmt not in FORMATS:
             raise MimicKitError("unknown format '{}'; expected one of {}".format(fmt, ", ".join(FORMATS)))
         if loop_mode is not None and loop_mode not in LOOP_MODES:
             raise MimicKitError("loop mode must be one of {}, got '{}'".format("|".join(LOOP_MODES), loop_mode))
+        if level_floor_mode not in LEVEL_FLOOR_MODES:
+            raise MimicKitError("floor levelling must be one of {}, got '{}'".format(
+                "|".join(LEVEL_FLOOR_MODES), level_floor_mode))
         source = FORMATS[fmt](path, source_char)
         overrides = load_joint_map(joint_map_file, source.skeleton, self.char.body_names) if joint_map_file else None
         ours_to_src = resolve_joint_map(source, self.char.body_names, overrides, joint_map_file or "joint map")
         result = retarget(source, self.char, ours_to_src, self.soles)
-        frames = result.frames
+        notes = source.notes + result.notes
+        floor = level_floor(self.feet, result.frames, source.fps, level_floor_mode, self.floor_settings, path)
+        if level_floor_mode != "off":
+            notes.append(floor.note)
+        frames = floor.frames
         heights = self.feet.lowest_points_from_frames(frames)
         shift = 0.0
         if ground_align:
@@ -137,11 +160,12 @@ class Importer:
             heights = heights + shift
         motion = Motion(source.fps, loop_mode or source.loop_mode, frames, self.char.dof_names, source=path)
         return ImportResult(motion=motion, source=source, scale=result.scale, ground_shift=shift,
-                            foot_heights=heights, notes=source.notes + result.notes)
+                            foot_heights=heights, notes=notes, floor_fit=floor.fit, floor_levelled=floor.applied)
 
 
 def import_motion(path: str, char_file: str, fmt: Optional[str] = None, source_char: Optional[str] = None,
                   joint_map_file: Optional[str] = None, loop_mode: Optional[str] = None,
-                  ground_align: bool = True) -> ImportResult:
+                  ground_align: bool = True, level_floor_mode: str = "auto") -> ImportResult:
     """Import one motion file for the character ``char_file``; see :meth:`Importer.import_file`."""
-    return Importer(char_file).import_file(path, fmt, source_char, joint_map_file, loop_mode, ground_align)
+    return Importer(char_file).import_file(path, fmt, source_char, joint_map_file, loop_mode, ground_align,
+                                           level_floor_mode)
