@@ -32,11 +32,14 @@ class BoxSpace:
     """A box of real vectors: ``low <= x <= high`` elementwise.
 
     ``low`` and ``high`` are ``[dim]`` tensors (``-inf`` / ``inf`` where unbounded) on the
-    environment's device; ``shape`` is ``(dim,)``.
+    environment's device; ``shape`` is ``(dim,)``. ``neutral`` (optional, ``[dim]``) is the
+    action that leaves the system at rest (e.g. PD targets at the default pose); agents
+    centre their action normalisation on it (default: the middle of the box).
     """
 
     low: Tensor
     high: Tensor
+    neutral: Optional[Tensor] = None
 
     @property
     def shape(self) -> Tuple[int, ...]:

@@ -108,11 +108,12 @@ class DeepMimicEnv(CharEnv):
 
     # ----------------------------------------------------------------- spaces
     def get_action_space(self) -> BoxSpace:
+        """PD targets (rad) within the dof limits, neutral at the default pose; or torques (N·m)."""
         if self.engine.control_mode == "torque":
             limit = self.engine.get_torque_limits(self.char_id)
-            return BoxSpace(low=-limit, high=limit)
+            return BoxSpace(low=-limit, high=limit, neutral=torch.zeros_like(limit))
         low, high = self.engine.get_dof_limits(self.char_id)
-        return BoxSpace(low=low, high=high)
+        return BoxSpace(low=low, high=high, neutral=torch.zeros_like(low).clamp(low, high))
 
     def get_obs_space(self) -> BoxSpace:
         return BoxSpace.unbounded(self._compute_obs().shape[-1], self.device)

@@ -137,7 +137,9 @@ class ActionScaling:
         device: torch device of the policy.
 
     Attributes:
-        offset, scale: ``[action_dim]``; ``env_action = offset + scale * action``.
+        offset, scale: ``[action_dim]``; ``env_action = offset + scale * action``. The
+            offset is the space's ``neutral`` action (default: the middle of the box) and
+            the scale reaches the farther bound, so ``[-1, 1]`` covers ``[low, high]``.
         bounded: ``[action_dim]`` bool, dimensions with finite low and high.
     """
 
@@ -146,8 +148,10 @@ class ActionScaling:
         high = space.high.to(device=device, dtype=torch.float32)
         self.bounded = torch.isfinite(low) & torch.isfinite(high)
         zeros = torch.zeros_like(low)
-        self.offset = torch.where(self.bounded, 0.5 * (high + low), zeros)
-        self.scale = torch.where(self.bounded, 0.5 * (high - low), torch.ones_like(low))
+        centre = 0.5 * (high + low) if space.neutral is None else space.neutral.to(low)
+        self.offset = torch.where(self.bounded, centre, zeros)
+        reach = torch.maximum(high - centre, centre - low)
+        self.scale = torch.where(self.bounded, reach, torch.ones_like(low))
 
     def to_env(self, action: Tensor) -> Tensor:
         """``[batch, action_dim]`` normalised -> environment units."""
