@@ -1,0 +1,301 @@
+"""The simulator interface every engine implements, and the engine registry.
+
+An engine holds ``num_envs`` copies of one scene (a ground plane and the characters added
+with :meth:`Engine.add_character`) and steps them together. Everything crosses this
+interface as batched torch float32 tensors on the engine's device:
+
+- Frames: all positions, rotations, velocities and forces are in the **world frame**
+  (Z up, gravity -z). Quaternions are (x, y, z, w) (see :mod:`mimickit.util.torch_util`).
+- Units: m, rad, s, m/s, rad/s, N, N·m.
+- Shapes: ``[num_envs, ...]``; per-character arrays are ``[num_envs, num_dofs]`` and
+  ``[num_envs, num_bodies, ...]`` in the order of :meth:`Engine.get_dof_names` and
+  :meth:`Engine.get_body_names` (body 0 is the root).
+- Setters take ``env_ids`` (LongTensor ``[k]``) and values ``[k, ...]``; after a setter
+  the getters describe the new state, derived quantities included.
+
+Engines register themselves with :func:`register_engine`; ``engine_builder`` looks the
+``engine_name`` of a YAML config up in :data:`ENGINES`.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Callable, Dict, List, Tuple, Type
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mimickit.util.errors import MimicKitError
+
+CONTROL_MODES = ("pos", "torque")
+
+
+@dataclasses.dataclass
+class EngineConfig:
+    """Keys common to every engine's YAML config.
+
+    engine_name: the registry name (``mujoco``, ...).
+    control_mode: ``pos``: :meth:`Engine.set_cmd` takes PD targets (rad), tracked by the
+        character's position actuators; ``torque``: it takes joint torques (N·m).
+    sim_freq: physics steps per second (Hz).
+    control_freq: control steps per second (Hz); ``sim_freq`` must be a multiple of it.
+    """
+
+    engine_name: str
+    control_mode: str = "pos"
+    sim_freq: int = 120
+    control_freq: int = 30
+
+    def validate(self, where: str) -> None:
+        """Check the keys together; raise :class:`MimicKitError` naming ``where`` and the key."""
+        if self.control_mode not in CONTROL_MODES:
+            raise MimicKitError("{}: key 'control_mode': expected one of {}, got {!r}".format(
+                where, ", ".join(CONTROL_MODES), self.control_mode))
+        if self.sim_freq <= 0:
+            raise MimicKitError("{}: key 'sim_freq': expected a positive integer (Hz), got {}".format(
+                where, self.sim_freq))
+        if self.control_freq <= 0:
+            raise MimicKitError("{}: key 'control_freq': expected a positive integer (Hz), got {}".format(
+                where, self.control_freq))
+        if self.sim_freq % self.control_freq != 0:
+            raise MimicKitError(
+                "{}: key 'sim_freq' ({} Hz) must be a multiple of key 'control_freq' ({} Hz)".format(
+                    where, self.sim_freq, self.control_freq))
+
+
+ENGINES: Dict[str, Type["Engine"]] = {}
+
+
+def register_engine(name: str) -> Callable[[Type["Engine"]], Type["Engine"]]:
+    """Class decorator adding an :class:`Engine` subclass to :data:`ENGINES` under ``name``."""
+
+    def add(cls: Type["Engine"]) -> Type["Engine"]:
+        if name in ENGINES and ENGINES[name] is not cls:
+            raise ValueError("engine name '{}' registered twice".format(name))
+        ENGINES[name] = cls
+        return cls
+
+    return add
+
+
+class Engine(abc.ABC):
+    """Batched physics simulation of ``num_envs`` identical scenes.
+
+    Use: ``add_character`` for each character, ``initialize()``, then per control step
+    ``set_cmd`` for each simulated character, ``step()``, the getters; setters reset chosen
+    envs. Subclasses set :attr:`config_class` to their config dataclass.
+
+    Getters return tensors that are new after every step or setter but shared between
+    calls in between: treat them as read-only.
+    """
+
+    config_class: Type[EngineConfig] = EngineConfig
+
+    def __init__(self, config: EngineConfig, num_envs: int, device: str, visualize: bool):
+        if num_envs <= 0:
+            raise MimicKitError("num_envs must be positive, got {}".format(num_envs))
+        self._config = config
+        self._num_envs = num_envs
+        self._device = torch.device(device)
+        self._visualize = visualize
+        self._substeps = config.sim_freq // config.control_freq
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def config(self) -> EngineConfig:
+        return self._config
+
+    @property
+    def num_envs(self) -> int:
+        return self._num_envs
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def sim_dt(self) -> float:
+        """Physics time step (s)."""
+        return 1.0 / self._config.sim_freq
+
+    @property
+    def control_dt(self) -> float:
+        """Time advanced by one :meth:`step` (s): ``substeps * sim_dt``."""
+        return 1.0 / self._config.control_freq
+
+    @property
+    def substeps(self) -> int:
+        """Physics steps per control step."""
+        return self._substeps
+
+    @property
+    def control_mode(self) -> str:
+        return self._config.control_mode
+
+    # ------------------------------------------------------------------ scene setup
+    @abc.abstractmethod
+    def add_character(self, asset_file: str, name: str, is_reference: bool = False) -> int:
+        """Add a character from an MJCF ``asset_file`` to every env; return its char_id.
+
+        The file holds only the character, with a free joint on its root body and one
+        actuator per dof; the engine adds the ground and lights. A reference character
+        (``is_reference``) is display-only: it does not collide, has no actuators and is
+        not pulled by gravity; the env sets its state every control step.
+
+        Raises:
+            MimicKitError: missing or malformed file, name used twice, called after
+                :meth:`initialize`.
+        """
+
+    @abc.abstractmethod
+    def initialize(self) -> None:
+        """Build the simulation once all characters are added; envs start at the default pose."""
+
+    # ------------------------------------------------------------------ description
+    @abc.abstractmethod
+    def get_dof_names(self, char_id: int) -> List[str]:
+        """Names of the character's dofs (joint names, without the engine's prefix)."""
+
+    @abc.abstractmethod
+    def get_body_names(self, char_id: int) -> List[str]:
+        """Names of the character's bodies, root first (without the engine's prefix)."""
+
+    def get_num_dofs(self, char_id: int) -> int:
+        return len(self.get_dof_names(char_id))
+
+    def get_num_bodies(self, char_id: int) -> int:
+        return len(self.get_body_names(char_id))
+
+    @abc.abstractmethod
+    def get_dof_limits(self, char_id: int) -> Tuple[Tensor, Tensor]:
+        """Lower and upper dof limits ``([num_dofs], [num_dofs])`` (rad)."""
+
+    @abc.abstractmethod
+    def get_torque_limits(self, char_id: int) -> Tensor:
+        """Largest actuator torque magnitude per dof ``[num_dofs]`` (N·m)."""
+
+    @abc.abstractmethod
+    def get_pd_gains(self, char_id: int) -> Tuple[Tensor, Tensor]:
+        """PD gains ``(kp [num_dofs] N·m/rad, kd [num_dofs] N·m·s/rad)``."""
+
+    @abc.abstractmethod
+    def set_pd_gains(self, char_id: int, kp: Tensor, kd: Tensor) -> None:
+        """Set the PD gains ``kp``, ``kd`` ``[num_dofs]`` of the character in every env."""
+
+    # ------------------------------------------------------------------ simulation
+    @abc.abstractmethod
+    def set_cmd(self, char_id: int, cmd: Tensor) -> None:
+        """Command ``[num_envs, num_dofs]`` applied from the next :meth:`step` on.
+
+        ``pos`` control mode: PD targets (rad); ``torque``: joint torques (N·m). Values
+        beyond the actuator's range are clipped by the simulator.
+        """
+
+    @abc.abstractmethod
+    def step(self) -> None:
+        """Advance every env by :attr:`control_dt` with :attr:`substeps` physics steps."""
+
+    @abc.abstractmethod
+    def pop_failed_envs(self) -> Tensor:
+        """BoolTensor ``[num_envs]``: envs whose simulation went bad since the last call.
+
+        Bad means a non-finite state or a simulator warning (diverged accelerations,
+        contact buffer full, ...). The simulator keeps running them; the caller should
+        reset them.
+        """
+
+    # ------------------------------------------------------------------ getters
+    @abc.abstractmethod
+    def get_root_pos(self, char_id: int) -> Tensor:
+        """Root body position ``[num_envs, 3]`` (m, world)."""
+
+    @abc.abstractmethod
+    def get_root_rot(self, char_id: int) -> Tensor:
+        """Root body rotation ``[num_envs, 4]`` (x, y, z, w; world)."""
+
+    @abc.abstractmethod
+    def get_root_vel(self, char_id: int) -> Tensor:
+        """Linear velocity of the root body's origin ``[num_envs, 3]`` (m/s, world)."""
+
+    @abc.abstractmethod
+    def get_root_ang_vel(self, char_id: int) -> Tensor:
+        """Angular velocity of the root body ``[num_envs, 3]`` (rad/s, world)."""
+
+    @abc.abstractmethod
+    def get_dof_pos(self, char_id: int) -> Tensor:
+        """Dof positions ``[num_envs, num_dofs]`` (rad)."""
+
+    @abc.abstractmethod
+    def get_dof_vel(self, char_id: int) -> Tensor:
+        """Dof velocities ``[num_envs, num_dofs]`` (rad/s)."""
+
+    @abc.abstractmethod
+    def get_dof_forces(self, char_id: int) -> Tensor:
+        """Actuator torque at each dof in the last physics step ``[num_envs, num_dofs]`` (N·m)."""
+
+    @abc.abstractmethod
+    def get_body_pos(self, char_id: int) -> Tensor:
+        """Body frame origins ``[num_envs, num_bodies, 3]`` (m, world)."""
+
+    @abc.abstractmethod
+    def get_body_rot(self, char_id: int) -> Tensor:
+        """Body frame rotations ``[num_envs, num_bodies, 4]`` (x, y, z, w; world)."""
+
+    @abc.abstractmethod
+    def get_body_vel(self, char_id: int) -> Tensor:
+        """Linear velocities of the body frame origins ``[num_envs, num_bodies, 3]`` (m/s, world)."""
+
+    @abc.abstractmethod
+    def get_body_ang_vel(self, char_id: int) -> Tensor:
+        """Body angular velocities ``[num_envs, num_bodies, 3]`` (rad/s, world)."""
+
+    @abc.abstractmethod
+    def get_contact_forces(self, char_id: int) -> Tensor:
+        """Net contact force on each body ``[num_envs, num_bodies, 3]`` (N, world), from all contacts."""
+
+    @abc.abstractmethod
+    def get_ground_contacts(self, char_id: int) -> Tensor:
+        """BoolTensor ``[num_envs, num_bodies]``: the body touches the ground plane."""
+
+    # ------------------------------------------------------------------ setters
+    @abc.abstractmethod
+    def set_root_pos(self, char_id: int, env_ids: Tensor, root_pos: Tensor) -> None:
+        """Set the root position ``[k, 3]`` (m, world) of envs ``env_ids`` ``[k]``."""
+
+    @abc.abstractmethod
+    def set_root_rot(self, char_id: int, env_ids: Tensor, root_rot: Tensor) -> None:
+        """Set the root rotation ``[k, 4]`` (x, y, z, w; world)."""
+
+    @abc.abstractmethod
+    def set_root_vel(self, char_id: int, env_ids: Tensor, root_vel: Tensor) -> None:
+        """Set the root linear velocity ``[k, 3]`` (m/s, world)."""
+
+    @abc.abstractmethod
+    def set_root_ang_vel(self, char_id: int, env_ids: Tensor, root_ang_vel: Tensor) -> None:
+        """Set the root angular velocity ``[k, 3]`` (rad/s, world)."""
+
+    @abc.abstractmethod
+    def set_dof_pos(self, char_id: int, env_ids: Tensor, dof_pos: Tensor) -> None:
+        """Set the dof positions ``[k, num_dofs]`` (rad)."""
+
+    @abc.abstractmethod
+    def set_dof_vel(self, char_id: int, env_ids: Tensor, dof_vel: Tensor) -> None:
+        """Set the dof velocities ``[k, num_dofs]`` (rad/s)."""
+
+    # ------------------------------------------------------------------ display
+    @abc.abstractmethod
+    def render(self) -> None:
+        """Update the interactive viewer (env 0) if the engine was built with ``visualize``."""
+
+    @abc.abstractmethod
+    def render_frame(self, width: int, height: int) -> np.ndarray:
+        """Offscreen image of env 0, ``[height, width, 3]`` uint8, tracking the first character.
+
+        Raises:
+            MimicKitError: no offscreen OpenGL context could be made.
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the viewer, renderers and simulation threads."""
