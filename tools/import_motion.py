@@ -10,8 +10,10 @@ restricted unpickler that admits only numpy arrays and plain containers.
 
 Each clip is retargeted by joint name (see tools/motion_import/retarget.py), its root
 translation scaled by the leg-length ratio, its capture floor levelled when it is tilted
-(--level_floor; see tools/motion_import/ground.py), and shifted so its lowest foot point
-touches the floor. One summary line per clip; a user mistake prints one line on stderr, exit 2.
+(--level_floor; see tools/motion_import/ground.py), its stance feet planted on the floor
+without sliding by inverse kinematics when they stray or slip (--fix_contacts; needs mink;
+see tools/motion_import/contacts.py), and shifted so its lowest foot point touches the
+floor. One summary line per clip; a user mistake prints one line on stderr, exit 2.
 """
 import argparse
 import os
@@ -24,6 +26,7 @@ from tqdm import tqdm  # noqa: E402
 
 from mimickit.util.errors import MimicKitError  # noqa: E402
 from tools.motion_import import FORMATS, Importer  # noqa: E402
+from tools.motion_import.contacts import CONTACT_FIX_MODES, MINK_INSTALL  # noqa: E402
 from tools.motion_import.ground import LEVEL_FLOOR_MODES  # noqa: E402
 
 DEFAULT_CHAR = "data/assets/humanoid/humanoid.xml"
@@ -49,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="remove a tilted capture floor from the root height: auto (when the plane fitted to the "
                         "stances is trustworthy and narrows their height band), on (whenever a plane fits), off "
                         "(default: %(default)s)")
+    p.add_argument("--fix_contacts", choices=CONTACT_FIX_MODES, default="auto",
+                   help="plant the stance feet flat on the floor without sliding, by inverse kinematics with mink "
+                        "({}): auto (when the stance feet stray more than 1.5 cm from one floor height or slip more "
+                        "than 2 cm in a stance; skipped with a note without mink), on (every clip with stances), "
+                        "off (default: %(default)s)".format(MINK_INSTALL))
     return p
 
 
@@ -85,7 +93,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             result = importer.import_file(src, fmt=args.format, source_char=args.source_char,
                                           joint_map_file=args.joint_map, loop_mode=args.loop,
-                                          ground_align=not args.no_ground_align, level_floor_mode=args.level_floor)
+                                          ground_align=not args.no_ground_align, level_floor_mode=args.level_floor,
+                                          contact_fix_mode=args.fix_contacts)
             result.motion.save(out)
         except MimicKitError as e:
             failed += 1

@@ -231,8 +231,13 @@ class BaseAgent(abc.ABC):
         self._obs = self.env.reset().to(self.device)
         self.return_tracker.reset_episodes()
 
-    def _rollout(self) -> None:
-        """Fill the buffer with ``steps_per_iter`` steps of the stochastic policy in every env."""
+    def _rollout(self) -> float:
+        """Fill the buffer with ``steps_per_iter`` steps of the stochastic policy in every env.
+
+        Returns:
+            The time (s) spent in the environment's ``step`` and ``reset``.
+        """
+        env_time = 0.0
         if self._obs is None:
             self._reset_all()
         fail = torch.full((self.num_envs,), int(DoneFlags.FAIL), dtype=torch.long, device=self.device)
@@ -240,7 +245,9 @@ class BaseAgent(abc.ABC):
             obs = self._obs
             with torch.no_grad():
                 action, extras = self._act(self.obs_norm.normalize(obs), deterministic=False)
+            start = time.perf_counter()
             next_obs, reward, done, info = self.env.step(self.action_scaling.to_env(action))
+            env_time += time.perf_counter() - start
             next_obs = next_obs.to(self.device)
             valid = ~_failed_mask(info, self.num_envs, self.device)
             done = torch.where(valid, done.to(self.device), fail)
@@ -253,7 +260,10 @@ class BaseAgent(abc.ABC):
             self.obs_norm.record(obs)
             self.return_tracker.update(reward, done)
             ended = (done != DoneFlags.NULL).nonzero(as_tuple=False).flatten()
+            start = time.perf_counter()
             self._obs = self.env.reset(ended).to(self.device) if len(ended) > 0 else next_obs
+            env_time += time.perf_counter() - start
+        return env_time
 
     def train_iter(self) -> Dict[str, float]:
         """One iteration: collect experience, update the model, then the normaliser.
@@ -263,11 +273,17 @@ class BaseAgent(abc.ABC):
         iteration's observations afterwards.
 
         Returns:
-            The statistics of :meth:`_update`.
+            The statistics of :meth:`_update`, plus the iteration's time split (s):
+            ``time_env_s`` (env step and reset), ``time_policy_s`` (the rest of the
+            rollout: normalising, acting, recording) and ``time_update_s``.
         """
-        self._rollout()
+        start = time.perf_counter()
+        env_time = self._rollout()
+        rollout_time = time.perf_counter() - start
         info = self._update()
         self.obs_norm.update()
+        info.update(time_env_s=env_time, time_policy_s=rollout_time - env_time,
+                    time_update_s=time.perf_counter() - start - rollout_time)
         self.iteration += 1
         self.sample_count += self.config.steps_per_iter * self.num_envs
         return info

@@ -2,8 +2,9 @@
 
 References are computed here independently of the importer: source forward kinematics with
 scipy from the source files' own offsets and quaternions, foot boxes from their corners,
-MimicKit input built with scipy from an AMP clip. Tests that need ../shared/data skip when
-it is absent.
+MimicKit input built with scipy from an AMP clip. Tests of the retargeting and the floor
+levelling import with the contact cleanup off (``imported_raw``), since the cleanup moves the
+legs on purpose. Tests that need ../shared/data skip when it is absent.
 """
 import json
 import os
@@ -23,7 +24,8 @@ from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.anim.motion import Motion
 from mimickit.util import torch_util as tu
 from mimickit.util.errors import MimicKitError
-from tools.motion_import import Importer, foot_heights, load_npy_object, load_pickle
+from tools.motion_import import Importer, fix_contacts, foot_heights, load_npy_object, load_pickle
+from tools.motion_import.contacts import flatten_tilt, import_mink, kept_tilt
 from tools.motion_import.ground import StanceContacts, fit_floor, geom_lowest_points, geom_lowest_z, stance_contacts
 
 REPO = Path(__file__).parents[2]
@@ -33,6 +35,7 @@ DM_MOTIONS = DATA / "deepmimic" / "motions"
 DM_CHAR = DATA / "deepmimic" / "characters" / "humanoid3d.txt"
 AMP_MOTIONS = DATA / "isaacgymenvs_amp" / "motions"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="reference data ../shared/data is absent")
+needs_mink = pytest.mark.skipif(import_mink() is None, reason="the contact cleanup needs mink: pip install mink")
 
 # Y-up world -> Z-up world: x -> x, y -> z, z -> -y.
 R_YZ = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -53,6 +56,12 @@ def char():
 @pytest.fixture(scope="module")
 def imported(importer):
     return {p.name: importer.import_file(str(p)) for p in ALL_CLIPS}
+
+
+@pytest.fixture(scope="module")
+def imported_raw(importer):
+    """Every reference clip imported with the contact cleanup off."""
+    return {p.name: importer.import_file(str(p), contact_fix_mode="off") for p in ALL_CLIPS}
 
 
 def body_positions(char, motion):
@@ -141,7 +150,8 @@ def test_amp_walk_with_levelling_off_keeps_the_source_contact_profile(importer):
     """Without levelling, the AMP walk's lowest-foot curve is the source's own (amp_humanoid's
     feet, scaled) up to one constant, within 1.5 cm at every frame, with its lowest point on
     z = 0; the source's mocap floor rises over 5 cm along the walk."""
-    r = importer.import_file(str(AMP_MOTIONS / "amp_humanoid_walk.npy"), level_floor_mode="off")
+    r = importer.import_file(str(AMP_MOTIONS / "amp_humanoid_walk.npy"), level_floor_mode="off",
+                             contact_fix_mode="off")
     ours = foot_heights(HUMANOID, r.motion)
     source = amp_source_lowest_foot(AMP_MOTIONS / "amp_humanoid_walk.npy") * r.scale
     assert np.ptp(ours - source) < 0.015
@@ -151,10 +161,11 @@ def test_amp_walk_with_levelling_off_keeps_the_source_contact_profile(importer):
 
 
 @needs_data
-def test_amp_walk_is_levelled_by_default_to_the_source_profile_minus_the_fitted_tilt(imported):
-    """Default import: the fitted tilt is removed from the root z, so the lowest-foot curve is
-    the source's minus gradient . root_xy, up to one constant, within 1.5 cm at every frame."""
-    r = imported["amp_humanoid_walk.npy"]
+def test_amp_walk_is_levelled_by_default_to_the_source_profile_minus_the_fitted_tilt(imported_raw):
+    """Default levelling (contact cleanup off): the fitted tilt is removed from the root z, so
+    the lowest-foot curve is the source's minus gradient . root_xy, up to one constant, within
+    1.5 cm at every frame."""
+    r = imported_raw["amp_humanoid_walk.npy"]
     assert r.floor_levelled and any(n.startswith("floor levelled") for n in r.notes)
     ours = foot_heights(HUMANOID, r.motion)
     source = amp_source_lowest_foot(AMP_MOTIONS / "amp_humanoid_walk.npy") * r.scale
@@ -172,15 +183,19 @@ def test_amp_walk_levelled_by_default_has_no_height_drift_along_the_walk(importe
         slope = scipy.stats.theilslopes(heights, result.motion.frames[:, 0]).slope
         return abs(np.degrees(np.arctan(slope)))
 
-    assert drift_deg(importer.import_file(str(AMP_MOTIONS / "amp_humanoid_walk.npy"), level_floor_mode="off")) > 0.8
+    assert drift_deg(importer.import_file(str(AMP_MOTIONS / "amp_humanoid_walk.npy"), level_floor_mode="off",
+                                          contact_fix_mode="off")) > 0.8
     assert drift_deg(imported["amp_humanoid_walk.npy"]) < 0.3
 
 
 @needs_data
-@pytest.mark.xfail(strict=True, reason="the source's stance foot sinks 2.5-3.5 cm within each stance (amp_humanoid's "
-                   "own feet too); after levelling the lowest foot spans ~5.5 cm, and no root-height tilt brings it "
-                   "under ~4.5 cm")
-def test_amp_walk_keeps_the_lowest_foot_within_3cm_of_the_floor_at_every_frame(imported):
+@needs_mink
+def test_amp_walk_keeps_the_lowest_foot_within_3cm_of_the_floor_at_every_frame(imported, imported_raw):
+    """The source's stance foot sinks 2.5-3.5 cm within each stance (amp_humanoid's own feet
+    too), so levelled alone the lowest foot spans ~5.5 cm; the default contact cleanup plants
+    the stances on the floor."""
+    assert np.ptp(foot_heights(HUMANOID, imported_raw["amp_humanoid_walk.npy"].motion)) > 0.045
+    assert imported["amp_humanoid_walk.npy"].contacts_fixed
     heights = foot_heights(HUMANOID, imported["amp_humanoid_walk.npy"].motion)
     assert heights.min() > -0.03 and heights.max() < 0.03
 
@@ -202,10 +217,10 @@ def test_other_clips_do_not_sink_below_3cm_and_touch_the_floor(importer, tmp_pat
 # ---------------------------------------------------------------- frame conversion
 @needs_data
 @pytest.mark.parametrize("name", [p.name for p in sorted(DM_MOTIONS.glob("*.txt"))] if DATA.is_dir() else [])
-def test_deepmimic_root_displacement_is_the_source_displacement_turned_z_up_and_scaled(imported, name):
+def test_deepmimic_root_displacement_is_the_source_displacement_turned_z_up_and_scaled(imported_raw, name):
     frames = np.array(json.loads((DM_MOTIONS / name).read_text())["Frames"])
     src_disp = R_YZ @ (frames[-1, 1:4] - frames[0, 1:4])
-    r = imported[name]
+    r = imported_raw[name]
     disp = r.motion.frames[-1, :3] - r.motion.frames[0, :3]
     np.testing.assert_allclose(disp[:2], r.scale * src_disp[:2], atol=1e-4)
 
@@ -221,13 +236,13 @@ def test_deepmimic_walk_moves_forward_along_x_with_the_head_above_the_pelvis(imp
 
 @needs_data
 @pytest.mark.parametrize("name", ["humanoid3d_walk.txt", "humanoid3d_spinkick.txt", "humanoid3d_kick.txt"])
-def test_deepmimic_bone_and_limb_directions_match_the_source_skeleton_fk(imported, char, name):
+def test_deepmimic_bone_and_limb_directions_match_the_source_skeleton_fk(imported_raw, char, name):
     """Our FK against the source's own FK (scipy, Y-up turned Z-up): every bone (joint to
     child joint) points the same way within 1 degree at every frame, and the pelvis-to-ankle
     directions within 3 degrees (the skeletons' proportions differ by a few cm)."""
     src_pos, src_names = deepmimic_source_fk(DM_MOTIONS / name)
     src_pos = src_pos @ R_YZ.T
-    ours = body_positions(char, imported[name].motion)
+    ours = body_positions(char, imported_raw[name].motion)
     bones = [("chest", "neck", "torso", "head")]
     for side in ("right", "left"):
         bones += [(side + "_hip", side + "_knee", side + "_thigh", side + "_shin"),
@@ -284,8 +299,8 @@ def test_mimickit_pkl_with_tpose_arms_gives_the_same_pose_as_the_amp_clip(import
     assert frames.shape[1] == 34
     pkl = tmp_path / "walk.pkl"
     pkl.write_bytes(pickle.dumps({"loop_mode": 1, "fps": fps, "frames": frames.tolist()}))
-    from_pkl = importer.import_file(str(pkl))
-    from_npy = importer.import_file(str(AMP_MOTIONS / "amp_humanoid_walk.npy"))
+    from_pkl = importer.import_file(str(pkl), contact_fix_mode="off")
+    from_npy = importer.import_file(str(AMP_MOTIONS / "amp_humanoid_walk.npy"), contact_fix_mode="off")
     assert from_pkl.motion.loop_mode == "wrap" and from_pkl.motion.fps == fps
     np.testing.assert_allclose(body_positions(char, from_pkl.motion), body_positions(char, from_npy.motion), atol=2e-3)
 
@@ -458,8 +473,10 @@ def test_levelling_recovers_a_slope_added_to_a_deepmimic_walk_and_keeps_its_feet
 
 @needs_data
 def test_levelling_off_keeps_the_added_slope_in_the_root_height(importer, tmp_path):
-    flat = importer.import_file(str(deepmimic_walk_on_a_slope(tmp_path, 0.0)), level_floor_mode="off")
-    off = importer.import_file(str(deepmimic_walk_on_a_slope(tmp_path, 2.0)), level_floor_mode="off")
+    flat = importer.import_file(str(deepmimic_walk_on_a_slope(tmp_path, 0.0)), level_floor_mode="off",
+                                contact_fix_mode="off")
+    off = importer.import_file(str(deepmimic_walk_on_a_slope(tmp_path, 2.0)), level_floor_mode="off",
+                               contact_fix_mode="off")
     assert not off.floor_levelled and not any("floor" in n for n in off.notes)
     rise = off.motion.frames[:, 2] - flat.motion.frames[:, 2]
     forward = off.motion.frames[:, 0] - off.motion.frames[0, 0]  # the slope scales with x: same in ours
@@ -562,6 +579,202 @@ def test_geom_lowest_points_match_mujoco_plane_distance_for_every_primitive():
             distance = mujoco.mj_geomDistance(model, data, 0, g, 10.0, fromto)
             assert points[i, 2] == pytest.approx(distance, abs=1e-6)
             np.testing.assert_allclose(points[i], fromto[3:], atol=1e-6)
+
+
+# ---------------------------------------------------------------- contact cleanup
+SOLE_LEVEL_DEG = 1.0  # a foot tilted less than this touches the floor with its whole sole
+
+
+def foot_boxes(char, motion):
+    """Per frame and foot (right, left): the foot box's 8 corners [T, 2, 8, 3] (m, world), the
+    foot's world rotations (scipy) and its tilt from level [T, 2] (deg), from our FK and the
+    MJCF's box geoms (not through MuJoCo qpos or the importer's foot geometry)."""
+    model = mujoco.MjModel.from_xml_path(HUMANOID)
+    f = torch.as_tensor(motion.frames).double()
+    pos, rot = char.forward_kinematics(f[:, :3], tu.exp_map_to_quat(f[:, 3:6]), char.joint_dof_to_joint_rot(f[:, 6:]))
+    corners, rots, tilts = [], [], []
+    signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)])
+    for foot in ("right_foot", "left_foot"):
+        geom = model.geom(foot)
+        b = char.get_body_id(foot)
+        r = Rotation.from_quat(rot[:, b].numpy())
+        local = signs * geom.size + geom.pos
+        corners.append(pos[:, b, None].numpy() + np.stack([r.apply(c) for c in local], axis=1))
+        rots.append(r)
+        tilts.append(np.degrees(np.arccos(np.clip(r.apply([0.0, 0.0, 1.0])[:, 2], -1.0, 1.0))))
+    return np.stack(corners, axis=1), rots, np.stack(tilts, axis=1), pos[:, char.get_body_ids(
+        ["right_foot", "left_foot"])].numpy()
+
+
+def stance_slips(char, motion, in_stance):
+    """Per stance: horizontal travel (m) of the foot's material point touching the floor (the
+    sole's centre when the foot is level within SOLE_LEVEL_DEG, else its lowest corner),
+    followed from each stance frame to the next."""
+    model = mujoco.MjModel.from_xml_path(HUMANOID)
+    corners, rots, tilts, origins = foot_boxes(char, motion)
+    out = []
+    for k, foot in enumerate(("right_foot", "left_foot")):
+        geom = model.geom(foot)
+        sole = geom.pos - [0.0, 0.0, geom.size[2]]
+        signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)])
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], in_stance[:, k].astype(int), [0]])))
+        for a, e in zip(edges[0::2], edges[1::2]):
+            travel = 0.0
+            for t in range(a, e - 1):
+                local = sole if tilts[t, k] < SOLE_LEVEL_DEG else \
+                    signs[np.argmin(corners[t, k, :, 2])] * geom.size + geom.pos
+                p0 = origins[t, k] + rots[k][t].apply(local)
+                p1 = origins[t + 1, k] + rots[k][t + 1].apply(local)
+                travel += np.linalg.norm((p1 - p0)[:2])
+            out.append(travel)
+    return np.array(out)
+
+
+@needs_data
+@needs_mink
+def test_amp_walk_stance_feet_are_planted_flat_and_do_not_slip_after_the_default_import(char, imported, imported_raw):
+    """Over the stances the cleanup found: the foot box's lowest corner within 5 mm of z = 0,
+    the contact point sliding less than 5 mm per stance (it slid up to ~7 cm as captured), and
+    the sole level within 0.5 deg wherever the captured foot was tilted less than 10 deg."""
+    fixed, raw = imported["amp_humanoid_walk.npy"], imported_raw["amp_humanoid_walk.npy"]
+    in_stance = fixed.contact_fix.in_stance
+    assert in_stance.any(axis=0).all()
+    corners, _, tilts, _ = foot_boxes(char, fixed.motion)
+    lowest = corners[..., 2].min(axis=-1)
+    assert np.abs(lowest[in_stance]).max() < 0.005
+    assert stance_slips(char, fixed.motion, in_stance).max() < 0.005
+    assert stance_slips(char, raw.motion, in_stance).max() > 0.03
+    raw_tilts = foot_boxes(char, raw.motion)[2]
+    nearly_flat = in_stance & (raw_tilts < 10.0)
+    assert nearly_flat.sum() > 40 and tilts[nearly_flat].max() < 0.5
+
+
+def pushed_deepmimic_walk(tmp_path, depth=0.03):
+    """The DeepMimic walk with its root lowered by ``depth`` m (sin^2 bump) over its second
+    stance (frames 20-37, the left foot), pushing that foot into the floor."""
+    data = json.loads((DM_MOTIONS / "humanoid3d_walk.txt").read_text())
+    frames = np.array(data["Frames"])
+    t = np.arange(len(frames))
+    bump = np.where((t >= 20) & (t < 38), np.sin(np.pi * (t - 20 + 0.5) / 18.0) ** 2, 0.0)
+    frames[:, 2] -= depth * bump  # y is up
+    data["Frames"] = frames.tolist()
+    path = tmp_path / "pushed_walk.txt"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@needs_data
+@needs_mink
+def test_contact_fix_brings_a_stance_pushed_3cm_into_the_floor_back_within_1cm(importer, char, tmp_path):
+    path = str(pushed_deepmimic_walk(tmp_path))
+    walk = importer.import_file(str(DM_MOTIONS / "humanoid3d_walk.txt"), contact_fix_mode="off")
+    off = importer.import_file(path, contact_fix_mode="off")
+    fixed = importer.import_file(path)
+    assert fixed.contacts_fixed and any(n.startswith("contacts fixed by IK") for n in fixed.notes)
+    in_stance = fixed.contact_fix.in_stance
+    assert in_stance[:19, 0].all() and in_stance[21:37, 1].all()
+    low_walk, low_off, low_fixed = (foot_boxes(char, r.motion)[0][..., 2].min(axis=-1) for r in (walk, off, fixed))
+    # Without the fix, the second stance sinks 3 cm below where it was and the stances spread.
+    assert np.ptp(low_off.min(axis=1) - low_walk.min(axis=1)) > 0.028
+    assert np.abs(low_off[in_stance]).max() > 0.03
+    assert np.abs(low_fixed[in_stance]).max() < 0.01
+    assert low_fixed.min() > -0.01
+
+
+@needs_data
+@needs_mink
+def test_contact_fix_keeps_the_non_foot_bodies_within_a_few_cm(char, imported, imported_raw):
+    """The AMP walk's cleanup (before ground alignment) against its input, the levelled clip:
+    the feet move by centimetres, the upper body (pelvis, torso, head, arms) less than 3 cm and
+    the thighs and shins less than 5 cm; the clip's joint dofs decode (exp maps, through our
+    FK) to the poses the inverse kinematics found."""
+    raw, fixed = imported_raw["amp_humanoid_walk.npy"], imported["amp_humanoid_walk.npy"]
+    levelled = raw.motion.frames.astype(np.float64)
+    levelled[:, 2] -= raw.ground_shift
+    cleaned = Motion(raw.motion.fps, "clamp", fixed.contact_fix.frames, char.dof_names)
+    moved = np.linalg.norm(body_positions(char, cleaned) - body_positions(
+        char, Motion(raw.motion.fps, "clamp", levelled, char.dof_names)), axis=-1).max(axis=0)
+    by_name = dict(zip(char.body_names, moved))
+    legs = [n for n in char.body_names if n.endswith(("thigh", "shin"))]
+    upper = [n for n in char.body_names if n not in legs and not n.endswith("foot")]
+    assert max(by_name[n] for n in ("right_foot", "left_foot")) > 0.015
+    assert max(by_name[n] for n in upper) < 0.03 and max(by_name[n] for n in legs) < 0.05
+    assert fixed.contact_fix.max_body_shift == pytest.approx(max(by_name[n] for n in upper + legs), abs=1e-4)
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["humanoid3d_walk.txt", "humanoid3d_run.txt", "amp_humanoid_run.npy"])
+def test_auto_contact_fix_leaves_the_clean_reference_clips_unchanged(imported, imported_raw, name):
+    """Their stance feet stay within 1.5 cm of one height and slip under 2 cm per stance."""
+    auto = imported[name]
+    assert not auto.contacts_fixed and any(n.startswith("contacts not fixed (clean)") for n in auto.notes)
+    np.testing.assert_array_equal(auto.motion.frames, imported_raw[name].motion.frames)
+
+
+@needs_data
+def test_contact_fix_off_returns_the_frames_untouched_and_adds_no_note(importer, imported_raw):
+    raw = imported_raw["amp_humanoid_walk.npy"]
+    assert raw.contact_fix is None and not raw.contacts_fixed
+    assert not any("contact" in n for n in raw.notes)
+    result = fix_contacts(importer.feet, raw.motion.frames, raw.motion.fps, "off")
+    assert result.frames is raw.motion.frames and not result.applied
+
+
+@needs_data
+@needs_mink
+def test_contact_fix_is_deterministic(importer, imported_raw):
+    raw = imported_raw["humanoid3d_kick.txt"]
+    first = fix_contacts(importer.feet, raw.motion.frames, raw.motion.fps, "on")
+    second = fix_contacts(importer.feet, raw.motion.frames, raw.motion.fps, "on")
+    assert first.applied
+    np.testing.assert_array_equal(first.frames, second.frames)
+
+
+@needs_data
+def test_without_mink_fix_contacts_on_fails_in_one_line_and_auto_skips_with_a_note(importer, tmp_path, monkeypatch,
+                                                                                 capsys):
+    monkeypatch.setitem(sys.modules, "mink", None)  # import mink now raises ImportError
+    kick = str(DM_MOTIONS / "humanoid3d_kick.txt")  # a clip that 'auto' fixes
+    with pytest.raises(MimicKitError, match=r"humanoid3d_kick\.txt: --fix_contacts on needs mink: pip install mink"):
+        importer.import_file(kick, contact_fix_mode="on")
+    auto = importer.import_file(kick)
+    assert not auto.contacts_fixed
+    assert any("mink is not installed: pip install mink" in n for n in auto.notes)
+    from tools.import_motion import main
+    assert main(["--char", HUMANOID, "--out", str(tmp_path / "x.npz"), "--fix_contacts", "on", kick]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install mink" in err
+
+
+def test_contact_fix_mode_must_be_auto_on_or_off(importer):
+    with pytest.raises(MimicKitError, match=r"contact fixing must be one of auto\|on\|off, got 'yes'"):
+        importer.import_file("unused.txt", fmt="deepmimic", contact_fix_mode="yes")
+
+
+def test_flatten_tilt_keeps_the_heading_and_removes_small_tilts_fully_and_large_ones_in_part():
+    """Against scipy: the correction turns about a horizontal axis (heading kept), the result's
+    tilt is kept_tilt(tilt), a small tilt leaves the sole exactly level, and the kept tilt never
+    changes faster than the tilt (finite differences)."""
+    rng = np.random.default_rng(1)
+    rest = Rotation.from_euler("z", 30, degrees=True).as_matrix()
+    for _ in range(50):
+        tilt_deg = rng.uniform(0.0, 60.0)
+        axis = np.append(rng.normal(size=2), 0.0)
+        rot = Rotation.from_rotvec(axis / np.linalg.norm(axis) * np.radians(tilt_deg)) \
+            * Rotation.from_euler("z", rng.uniform(-180, 180), degrees=True)
+        rot = rot.as_matrix() @ rest
+        out = flatten_tilt(rot, rest, 10.0, 10.0)
+        change = Rotation.from_matrix(out @ rot.T).as_rotvec()
+        assert abs(change[2]) < 1e-9
+        out_tilt = np.degrees(np.arccos(np.clip((out @ rest.T)[2, 2], -1.0, 1.0)))
+        assert out_tilt == pytest.approx(np.degrees(kept_tilt(np.radians(tilt_deg), np.radians(10.0),
+                                                              np.radians(10.0))), abs=1e-6)
+        if tilt_deg < 10.0:
+            np.testing.assert_array_equal((out @ rest.T)[2], [0.0, 0.0, 1.0])
+    tilts = np.radians(np.linspace(0.0, 60.0, 601))
+    kept = np.array([kept_tilt(t, np.radians(10.0), np.radians(10.0)) for t in tilts])
+    assert np.diff(kept).min() >= 0.0 and (np.diff(kept) / np.diff(tilts)).max() <= 1.0 + 1e-9
+    assert kept[tilts >= np.radians(20.0)] == pytest.approx(tilts[tilts >= np.radians(20.0)] - np.radians(15.0))
 
 
 # ---------------------------------------------------------------- command line

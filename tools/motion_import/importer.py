@@ -1,4 +1,5 @@
-"""Import one motion file for our character: read, retarget, level the floor, align to the ground, summarise.
+"""Import one motion file for our character: read, retarget, level the floor, fix the foot
+contacts, align to the ground, summarise.
 
 The readers are registered in :data:`FORMATS`; :func:`detect_format` picks one from the
 file extension, else from the first bytes.
@@ -16,6 +17,7 @@ from mimickit.anim.motion import LOOP_MODES, Motion
 from mimickit.util.errors import MimicKitError, require_file
 
 from tools.motion_import.amp_npy import read_amp_npy
+from tools.motion_import.contacts import CONTACT_FIX_MODES, ContactFixResult, ContactFixSettings, fix_contacts
 from tools.motion_import.deepmimic import read_deepmimic
 from tools.motion_import.ground import LEVEL_FLOOR_MODES, FloorFit, FloorLevelSettings, FootGeometry, level_floor, \
     sole_heights
@@ -68,6 +70,7 @@ class ImportResult:
         floor_fit: the floor plane fitted to the retargeted clip's stances (before levelling
             and ground alignment); None when levelling was off or too few stances were found.
         floor_levelled: whether the fitted tilt was removed from the root z.
+        contact_fix: what the contact cleanup did (before ground alignment); None when off.
     """
     motion: Motion
     source: SourceMotion
@@ -77,6 +80,12 @@ class ImportResult:
     notes: List[str]
     floor_fit: Optional[FloorFit] = None
     floor_levelled: bool = False
+    contact_fix: Optional[ContactFixResult] = None
+
+    @property
+    def contacts_fixed(self) -> bool:
+        """Whether the stance feet were moved onto the floor by inverse kinematics."""
+        return self.contact_fix is not None and self.contact_fix.applied
 
     def summary(self, out_path: str = "") -> str:
         """One line: frames, fps, length, lowest-foot min/max, root height range, scale."""
@@ -99,27 +108,34 @@ class Importer:
         char_file: our character's MJCF.
         foot_bodies: bodies whose geoms touch the ground; default: bodies named ``*foot*``.
         floor_settings: thresholds of the floor levelling.
+        contact_settings: thresholds and weights of the contact cleanup.
 
     Raises:
         MimicKitError: as :class:`KinCharModel`, or when no foot body is found.
     """
 
     def __init__(self, char_file: str, foot_bodies: Optional[Sequence[str]] = None,
-                 floor_settings: FloorLevelSettings = FloorLevelSettings()):
+                 floor_settings: FloorLevelSettings = FloorLevelSettings(),
+                 contact_settings: ContactFixSettings = ContactFixSettings()):
         self.char_file = char_file
         self.floor_settings = floor_settings
+        self.contact_settings = contact_settings
         self.char = KinCharModel(char_file)
         self.feet = FootGeometry(self.char, foot_bodies)
         self.soles = sole_heights(char_file)
 
     def import_file(self, path: str, fmt: Optional[str] = None, source_char: Optional[str] = None,
                     joint_map_file: Optional[str] = None, loop_mode: Optional[str] = None,
-                    ground_align: bool = True, level_floor_mode: str = "auto") -> ImportResult:
-        """Read ``path``, retarget it to our character, level its floor and put it on the ground.
+                    ground_align: bool = True, level_floor_mode: str = "auto",
+                    contact_fix_mode: str = "auto") -> ImportResult:
+        """Read ``path``, retarget it to our character, level its floor, fix its foot
+        contacts and put it on the ground.
 
         Levelling (:func:`tools.motion_import.ground.level_floor`) removes a tilted capture
-        floor from the root z in the world Z-up frame after retargeting; the ground
-        alignment then adds one constant to the root z.
+        floor from the root z in the world Z-up frame after retargeting; the contact
+        cleanup (:func:`tools.motion_import.contacts.fix_contacts`) then plants the stance
+        feet on one floor height without sliding, by inverse kinematics; the ground
+        alignment finally adds one constant to the root z.
 
         Args:
             path: the source motion file.
@@ -130,10 +146,15 @@ class Importer:
             ground_align: shift the root z so the lowest foot point over the clip is at z = 0.
             level_floor_mode: ``auto`` (level when the fitted tilt is trustworthy and
                 helps), ``on`` (level whenever a plane fits) or ``off``.
+            contact_fix_mode: ``auto`` (fix when the stance feet stray from one floor
+                height or slip, beyond the thresholds of ``contact_settings``; skipped
+                with a note when mink is missing), ``on`` (fix every clip with stances) or
+                ``off`` (the frames are left as they are).
 
         Raises:
-            MimicKitError: an unknown format, loop mode or levelling mode, any reader /
-                joint-map error, or ``on`` levelling of a clip with too few stances.
+            MimicKitError: an unknown format, loop mode, levelling or contact-fix mode, any
+                reader / joint-map error, ``on`` levelling of a clip with too few stances,
+                or ``on`` contact fixing without mink installed.
         """
         fmt = fmt or detect_format(path)
         if fmt not in FORMATS:
@@ -143,6 +164,9 @@ class Importer:
         if level_floor_mode not in LEVEL_FLOOR_MODES:
             raise MimicKitError("floor levelling must be one of {}, got '{}'".format(
                 "|".join(LEVEL_FLOOR_MODES), level_floor_mode))
+        if contact_fix_mode not in CONTACT_FIX_MODES:
+            raise MimicKitError("contact fixing must be one of {}, got '{}'".format(
+                "|".join(CONTACT_FIX_MODES), contact_fix_mode))
         source = FORMATS[fmt](path, source_char)
         overrides = load_joint_map(joint_map_file, source.skeleton, self.char.body_names) if joint_map_file else None
         ours_to_src = resolve_joint_map(source, self.char.body_names, overrides, joint_map_file or "joint map")
@@ -151,7 +175,10 @@ class Importer:
         floor = level_floor(self.feet, result.frames, source.fps, level_floor_mode, self.floor_settings, path)
         if level_floor_mode != "off":
             notes.append(floor.note)
-        frames = floor.frames
+        contacts = fix_contacts(self.feet, floor.frames, source.fps, contact_fix_mode, self.contact_settings, path)
+        if contact_fix_mode != "off":
+            notes.append(contacts.note)
+        frames = np.array(contacts.frames, dtype=np.float64)  # the results above keep their frames
         heights = self.feet.lowest_points_from_frames(frames)
         shift = 0.0
         if ground_align:
@@ -160,12 +187,14 @@ class Importer:
             heights = heights + shift
         motion = Motion(source.fps, loop_mode or source.loop_mode, frames, self.char.dof_names, source=path)
         return ImportResult(motion=motion, source=source, scale=result.scale, ground_shift=shift,
-                            foot_heights=heights, notes=notes, floor_fit=floor.fit, floor_levelled=floor.applied)
+                            foot_heights=heights, notes=notes, floor_fit=floor.fit, floor_levelled=floor.applied,
+                            contact_fix=contacts if contact_fix_mode != "off" else None)
 
 
 def import_motion(path: str, char_file: str, fmt: Optional[str] = None, source_char: Optional[str] = None,
                   joint_map_file: Optional[str] = None, loop_mode: Optional[str] = None,
-                  ground_align: bool = True, level_floor_mode: str = "auto") -> ImportResult:
+                  ground_align: bool = True, level_floor_mode: str = "auto",
+                  contact_fix_mode: str = "auto") -> ImportResult:
     """Import one motion file for the character ``char_file``; see :meth:`Importer.import_file`."""
     return Importer(char_file).import_file(path, fmt, source_char, joint_map_file, loop_mode, ground_align,
-                                           level_floor_mode)
+                                           level_floor_mode, contact_fix_mode)
