@@ -154,7 +154,7 @@ class DeepMimicEnv(CharEnv):
         all_ids = torch.cat([self.motion_ids, self.motion_ids.repeat_interleave(k)])
         root_pos, root_rot, root_vel, root_ang_vel, joint_rot, joint_dof_vel = \
             self.motion_lib.calc_motion_frame(all_ids, all_times)
-        body_pos, body_rot = kin.forward_kinematics(root_pos[:n], root_rot[:n], joint_rot[:n])
+        body_pos, body_rot = self.motion_lib.calc_body_frame(self.motion_ids, times)
         self._ref = dict(root_pos=root_pos[:n], root_rot=root_rot[:n], root_vel=root_vel[:n],
                          root_ang_vel=root_ang_vel[:n], joint_rot=joint_rot[:n],
                          joint_dof_vel=joint_dof_vel[:n], body_pos=body_pos, body_rot=body_rot,

@@ -36,14 +36,13 @@ def quat_identity(shape, dtype=torch.float32, device=None) -> Tensor:
 
 def quat_mul(a: Tensor, b: Tensor) -> Tensor:
     """Hamilton product ``a * b`` (apply ``b`` first, then ``a``)."""
-    ax, ay, az, aw = a.unbind(-1)
-    bx, by, bz, bw = b.unbind(-1)
-    return torch.stack([
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-        aw * bw - ax * bx - ay * by - az * bz,
-    ], dim=-1)
+    if a.shape != b.shape:
+        a, b = torch.broadcast_tensors(a, b)
+    av, aw = a[..., :3], a[..., 3:]
+    bv, bw = b[..., :3], b[..., 3:]
+    v = aw * bv + bw * av + torch.cross(av, bv, dim=-1)
+    w = aw * bw - (av * bv).sum(dim=-1, keepdim=True)
+    return torch.cat([v, w], dim=-1)
 
 
 def quat_conjugate(q: Tensor) -> Tensor:

@@ -374,3 +374,27 @@ def test_dataset_clip_with_mismatched_dofs_names_clip_character_and_dataset(char
 def test_missing_motion_file_is_a_user_error(char, tmp_path):
     with pytest.raises(MimicKitError, match="nothing.npz"):
         MotionLib(str(tmp_path / "nothing.npz"), char, "cpu")
+
+
+def test_body_frame_lookup_matches_fk_of_the_interpolated_pose_across_wrap_cycles(char, tmp_path):
+    """Precomputed body states, interpolated, against FK of calc_motion_frame's pose:
+    exact at frame times, within interpolation error (5 mm, 0.02 rad) between frames."""
+    fps, period = 30.0, 1.0
+    times = np.arange(int(period * fps) + 1) / fps
+    root_pos, _, joint_dof = still_clip(char, len(times))
+    yaw = 0.8 * times
+    root_pos[:, 0] = np.sin(yaw)
+    root_pos[:, 1] = 1 - np.cos(yaw)
+    root_rotvec = np.stack([0 * yaw, 0 * yaw, yaw], axis=1)
+    j, d = joint_of(char, "right_thigh")
+    joint_dof[:, d:d + 3] = np.stack([0.3 * np.sin(2 * np.pi * times), 0 * times, 0.5 * np.sin(2 * np.pi * times)], 1)
+    lib = MotionLib(write_clip(tmp_path / "turn.npz", char, fps, "wrap", root_pos, root_rotvec, joint_dof), char, "cpu")
+    t = torch.tensor([0.0, 0.5, 1.0 + 2 / 30, 0.51, 1.77, 3.345, -0.4])
+    ids = torch.zeros(len(t), dtype=torch.long)
+    root_p, root_r, _, _, joint_rot, _ = lib.calc_motion_frame(ids, t)
+    ref_pos, ref_rot = char.forward_kinematics(root_p.double(), root_r.double(), joint_rot.double())
+    body_pos, body_rot = lib.calc_body_frame(ids, t)
+    at_frames = slice(0, 3)
+    torch.testing.assert_close(body_pos[at_frames].double(), ref_pos[at_frames], atol=1e-5, rtol=0)
+    assert (body_pos.double() - ref_pos).norm(dim=-1).max() < 5e-3
+    assert tu.quat_diff_angle(body_rot.double(), ref_rot).max() < 0.02
