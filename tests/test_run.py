@@ -72,8 +72,8 @@ def setup(tmp_path, monkeypatch):
     The real env and agent modules are not imported: these tests are about run.py's
     plumbing, and the fakes above are registered already.
     """
-    monkeypatch.setattr(env_builder, "ENV_MODULES", [])
-    monkeypatch.setattr(agent_builder, "AGENT_MODULES", [])
+    monkeypatch.setattr(env_builder.ENVS, "modules", [])
+    monkeypatch.setattr(agent_builder.AGENTS, "modules", [])
     CALLS.clear()
     engine = tmp_path / "engine.yaml"
     engine.write_text("engine_name: mujoco\n")
@@ -200,7 +200,7 @@ def test_unknown_registry_name_is_an_error_listing_the_known_names(setup, capsys
     err = capsys.readouterr().err
     known = ENVS if which == "env" else AGENTS
     assert err.count("\n") == 1 and str(setup[which]) in err and name in err
-    assert all(k in err for k in known)
+    assert all(k in err for k in known.classes)
 
 
 def test_missing_registry_key_is_an_error_naming_the_key(setup, capsys):

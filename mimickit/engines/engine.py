@@ -13,20 +13,21 @@ interface as batched torch float32 tensors on the engine's device:
 - Setters take ``env_ids`` (LongTensor ``[k]``) and values ``[k, ...]``; after a setter
   the getters describe the new state, derived quantities included.
 
-Engines register themselves with :func:`register_engine`; ``engine_builder`` looks the
-``engine_name`` of a YAML config up in :data:`ENGINES`.
+Engines register themselves with ``@register_engine(name)``; ``engine_builder`` looks the
+``engine_name`` of a YAML config up in :data:`ENGINES` (a :class:`mimickit.util.registry.Registry`).
 """
 from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Callable, Dict, List, Tuple, Type
+from typing import List, Tuple, Type
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from mimickit.util.errors import MimicKitError
+from mimickit.util.registry import Registry
 
 CONTROL_MODES = ("pos", "torque")
 
@@ -64,19 +65,8 @@ class EngineConfig:
                     where, self.sim_freq, self.control_freq))
 
 
-ENGINES: Dict[str, Type["Engine"]] = {}
-
-
-def register_engine(name: str) -> Callable[[Type["Engine"]], Type["Engine"]]:
-    """Class decorator adding an :class:`Engine` subclass to :data:`ENGINES` under ``name``."""
-
-    def add(cls: Type["Engine"]) -> Type["Engine"]:
-        if name in ENGINES and ENGINES[name] is not cls:
-            raise ValueError("engine name '{}' registered twice".format(name))
-        ENGINES[name] = cls
-        return cls
-
-    return add
+ENGINES = Registry("engine", "engine_name", ["mimickit.engines.mujoco_engine"])
+register_engine = ENGINES.register
 
 
 class Engine(abc.ABC):

@@ -1,11 +1,8 @@
 """Build an engine from its YAML config (``data/engines/*.yaml``)."""
 from __future__ import annotations
 
-# Imported for their @register_engine side effect: every engine module is listed here.
-import mimickit.engines.mujoco_engine  # noqa: F401
 from mimickit.engines.engine import ENGINES, Engine
 from mimickit.util.config import from_dict, load_yaml
-from mimickit.util.errors import MimicKitError
 
 
 def build_engine(config_file: str, num_envs: int, device: str, visualize: bool) -> Engine:
@@ -22,13 +19,6 @@ def build_engine(config_file: str, num_envs: int, device: str, visualize: bool) 
             unknown key, wrong type or invalid value (naming the file and key).
     """
     data = load_yaml(config_file)
-    if "engine_name" not in data:
-        raise MimicKitError("{}: missing key 'engine_name' (one of: {})".format(
-            config_file, ", ".join(sorted(ENGINES))))
-    name = data["engine_name"]
-    if name not in ENGINES:
-        raise MimicKitError("{}: key 'engine_name': unknown engine {!r} (known engines: {})".format(
-            config_file, name, ", ".join(sorted(ENGINES))))
-    engine_class = ENGINES[name]
+    engine_class = ENGINES.lookup(data, config_file)
     config = from_dict(engine_class.config_class, data, config_file)
     return engine_class(config, num_envs, device, visualize)

@@ -1,45 +1,24 @@
 """Build an environment from its YAML config.
 
 The env YAML names its class with ``env_name``; classes register under that name with
-``@register_env("name")``. The modules that hold registered environments are listed in
-:data:`ENV_MODULES` and imported on the first build, so adding an environment is: write
-``mimickit/envs/my_env.py`` with ``@register_env("my_env")``, add its module here.
+``@register_env("name")`` (see :mod:`mimickit.util.registry`). Adding an environment:
+write ``mimickit/envs/my_env.py`` with ``@register_env("my_env")`` and add its module to
+the list below.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any, Callable, Dict, Optional, Type
+from typing import Any, Dict, Optional
 
 from mimickit.envs.base_env import BaseEnv
 from mimickit.util.config import load_yaml
 from mimickit.util.errors import MimicKitError
+from mimickit.util.registry import Registry
 
-# Modules whose import registers environments.
-ENV_MODULES = [
+ENVS = Registry("environment", "env_name", [
     "mimickit.envs.view_motion_env",
     "mimickit.envs.deepmimic_env",
-]
-
-ENVS = {}  # type: Dict[str, Type[BaseEnv]]
-
-
-def register_env(name: str) -> Callable[[Type[BaseEnv]], Type[BaseEnv]]:
-    """Class decorator: make the environment buildable with ``env_name: <name>``.
-
-    Raises:
-        ValueError: when ``name`` is already taken by another class (a programming error).
-    """
-    def register(cls: Type[BaseEnv]) -> Type[BaseEnv]:
-        if name in ENVS and ENVS[name] is not cls:
-            raise ValueError("env name '{}' registered twice: {} and {}".format(name, ENVS[name], cls))
-        ENVS[name] = cls
-        return cls
-    return register
-
-
-def _import_env_modules() -> None:
-    for module in ENV_MODULES:
-        importlib.import_module(module)
+])
+register_env = ENVS.register
 
 
 def build_env(env_config_file: str, engine_config_file: str, num_envs: int, device: str,
@@ -62,17 +41,12 @@ def build_env(env_config_file: str, engine_config_file: str, num_envs: int, devi
             given for an environment whose config has no ``motion_file`` key.
     """
     config = load_yaml(env_config_file)  # type: Dict[str, Any]
-    if "env_name" not in config:
-        raise MimicKitError("{}: missing key 'env_name' (the environment to build)".format(env_config_file))
-    name = config.pop("env_name")
-    _import_env_modules()
-    if name not in ENVS:
-        raise MimicKitError("{}: unknown env_name '{}' (known: {})".format(
-            env_config_file, name, ", ".join(sorted(ENVS)) or "none"))
+    env_class = ENVS.lookup(config, env_config_file)
+    config.pop("env_name")
     if motion_file is not None:
         if "motion_file" not in config:
             raise MimicKitError("--motion_file: the env config {} has no motion_file key to override".format(
                 env_config_file))
         config["motion_file"] = motion_file
-    return ENVS[name](config=config, config_file=env_config_file, engine_config_file=engine_config_file,
+    return env_class(config=config, config_file=env_config_file, engine_config_file=engine_config_file,
                       num_envs=num_envs, device=device, visualize=visualize, video_file=video_file)

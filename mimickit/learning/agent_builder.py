@@ -2,7 +2,7 @@
 
 The agent YAML names its class with ``agent_name``; classes register under that name with
 ``@register_agent("name")``. The modules that hold registered agents are listed in
-:data:`AGENT_MODULES` and imported on the first build.
+:data:`AGENTS` (a :class:`mimickit.util.registry.Registry`) and imported on the first build.
 
 ``run.py`` uses these agent methods:
 
@@ -16,39 +16,17 @@ The agent YAML names its class with ``agent_name``; classes register under that 
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any, Callable, Dict
+from typing import Any
 
 from mimickit.envs.base_env import BaseEnv
 from mimickit.util.config import load_yaml
-from mimickit.util.errors import MimicKitError
+from mimickit.util.registry import Registry
 
-# Modules whose import registers agents.
-AGENT_MODULES = [
+AGENTS = Registry("agent", "agent_name", [
     "mimickit.learning.dummy_agent",
     "mimickit.learning.ppo_agent",
-]
-
-AGENTS = {}  # type: Dict[str, Any]
-
-
-def register_agent(name: str) -> Callable[[Any], Any]:
-    """Class decorator: make the agent buildable with ``agent_name: <name>``.
-
-    Raises:
-        ValueError: when ``name`` is already taken by another class (a programming error).
-    """
-    def register(cls: Any) -> Any:
-        if name in AGENTS and AGENTS[name] is not cls:
-            raise ValueError("agent name '{}' registered twice: {} and {}".format(name, AGENTS[name], cls))
-        AGENTS[name] = cls
-        return cls
-    return register
-
-
-def _import_agent_modules() -> None:
-    for module in AGENT_MODULES:
-        importlib.import_module(module)
+])
+register_agent = AGENTS.register
 
 
 def build_agent(agent_config_file: str, env: BaseEnv, device: str) -> Any:
@@ -63,11 +41,6 @@ def build_agent(agent_config_file: str, env: BaseEnv, device: str) -> Any:
             is missing or unknown (the message lists the known names).
     """
     config = load_yaml(agent_config_file)
-    if "agent_name" not in config:
-        raise MimicKitError("{}: missing key 'agent_name' (the agent to build)".format(agent_config_file))
-    name = config.pop("agent_name")
-    _import_agent_modules()
-    if name not in AGENTS:
-        raise MimicKitError("{}: unknown agent_name '{}' (known: {})".format(
-            agent_config_file, name, ", ".join(sorted(AGENTS)) or "none"))
-    return AGENTS[name](config=config, config_file=agent_config_file, env=env, device=device)
+    agent_class = AGENTS.lookup(config, agent_config_file)
+    config.pop("agent_name")
+    return agent_class(config=config, config_file=agent_config_file, env=env, device=device)
