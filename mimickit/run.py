@@ -15,13 +15,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import importlib.util
-import json
-import random
 import shutil
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from mimickit.util.arg_parser import RunArgs, help_text, parse_args, to_arg_lines
 from mimickit.util.errors import MimicKitError
+
+# Observations of a deterministic rollout on which --mode export checks the exported files.
+EXPORT_CHECK_OBS = 1000
 
 # Logger formats that need a package beyond the core dependencies, and how to get it.
 _LOGGER_PACKAGES = {"tb": ("tensorboard", "pip install tensorboard"),
@@ -50,11 +51,8 @@ def _check_device(device: str) -> None:
 
 def _seed(seed: int) -> None:
     """Seed Python's, numpy's and torch's random number generators."""
-    import numpy as np
-    import torch
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    from mimickit.learning.evaluation import seed_generators
+    seed_generators(seed)
 
 
 def _save_run_config(args: RunArgs) -> None:
@@ -68,16 +66,27 @@ def _save_run_config(args: RunArgs) -> None:
         f.write(to_arg_lines(args))
 
 
-def _write_eval(stats: Dict[str, float], path: str) -> None:
-    """Print the test statistics as a table and write them to ``path`` (JSON, atomically)."""
-    width = max(len(k) for k in stats)
-    for key, value in stats.items():
-        print("{}  {}".format(key.ljust(width), "{:.4f}".format(value) if isinstance(value, float) else value))
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(stats, f, indent=2)
-    os.replace(tmp, path)
-    print("wrote " + path)
+def _export(args: RunArgs, env, agent, model_file: Optional[str]) -> None:
+    """Write the deployment files of ``agent``'s policy into ``out_dir`` and check them.
+
+    See :mod:`mimickit.learning.export`; the check compares the files' actions with the
+    torch policy's on :data:`EXPORT_CHECK_OBS` observations of a deterministic rollout.
+    """
+    from mimickit.learning.export import SIDECAR_FILE, collect_obs, export_policy
+    from mimickit.util.config import load_yaml
+    if not hasattr(agent, "build_deploy_policy"):
+        raise MimicKitError("--mode export: agent '{}' ({}) has no policy network to export".format(
+            type(agent).__name__, args.agent_config))
+    policy = agent.build_deploy_policy()
+    obs = collect_obs(env, lambda o: policy(o.cpu()).to(o.device), EXPORT_CHECK_OBS)
+    configs = {"engine": args.engine_config, "env": args.env_config, "agent": args.agent_config}
+    sidecar = export_policy(agent, env, args.out_dir, configs, load_yaml(args.env_config)["env_name"],
+                            model_file=model_file, motion_file=args.motion_file, verify_obs=obs)
+    check = sidecar["verification"]
+    for name in (sidecar["files"]["onnx"], sidecar["files"]["torchscript"], SIDECAR_FILE):
+        print("wrote " + os.path.join(args.out_dir, name))
+    print("largest difference from the torch policy's actions on {} rollout observations: onnx {:.2e}, "
+          "torchscript {:.2e}".format(check["num_obs"], check["max_abs_err_onnx"], check["max_abs_err_torchscript"]))
 
 
 def run(args: RunArgs) -> None:
@@ -86,11 +95,16 @@ def run(args: RunArgs) -> None:
     train: writes ``engine.yaml``, ``env.yaml``, ``agent.yaml`` and ``args.txt`` into
     ``out_dir``, loads ``--model_file`` (or, with ``--resume true``, ``<out_dir>/model.pt``
     when no model file is given), then trains. test: loads ``--model_file`` when given,
-    runs ``--test_episodes`` episodes and prints the agent's statistics.
+    runs ``--test_episodes`` episodes (with ``--rand_seed``, the generators are seeded
+    again right before the first episode, so ``tools/sim2sim.py`` with the same seed and
+    ``--num_envs`` starts the same episodes), prints the statistics and writes
+    ``eval.json``. export: loads ``--model_file`` and writes ``policy.onnx``,
+    ``policy.pt``, ``policy.json`` and the config copies into ``out_dir``
+    (:mod:`mimickit.learning.export`), with one environment.
 
     Raises:
         MimicKitError: on a missing config or model file, an unusable device or logger,
-            or any user mistake found while building.
+            missing export packages, or any user mistake found while building.
     """
     _require_file(args.engine_config, "engine_config", "the engine YAML, e.g. data/engines/mujoco_engine.yaml")
     _require_file(args.env_config, "env_config", "the environment YAML under data/envs/")
@@ -102,6 +116,11 @@ def run(args: RunArgs) -> None:
         model_file = os.path.join(args.out_dir, "model.pt")
     if model_file is not None:
         _require_file(model_file, "model_file", "a model saved by training")
+    if args.mode == "export":
+        if model_file is None:
+            raise MimicKitError("--model_file: not given (expected the model saved by training to export)")
+        from mimickit.learning.export import check_export_packages
+        check_export_packages()
     if args.mode == "train" and args.logger in _LOGGER_PACKAGES:
         package, install = _LOGGER_PACKAGES[args.logger]
         if importlib.util.find_spec(package) is None:
@@ -120,9 +139,11 @@ def run(args: RunArgs) -> None:
     # Imported here so that flag errors and --help answer without loading torch.
     from mimickit.envs.env_builder import build_env
     from mimickit.learning.agent_builder import build_agent
+    from mimickit.learning.evaluation import write_eval
 
     video_file = os.path.join(args.out_dir, "video.mp4") if args.video else None
-    env = build_env(args.env_config, args.engine_config, args.num_envs, args.device, args.visualize,
+    num_envs = 1 if args.mode == "export" else args.num_envs
+    env = build_env(args.env_config, args.engine_config, num_envs, args.device, args.visualize,
                     motion_file=args.motion_file, video_file=video_file)
     try:
         agent = build_agent(args.agent_config, env, args.device)
@@ -130,9 +151,13 @@ def run(args: RunArgs) -> None:
             agent.load(model_file)
         if args.mode == "train":
             agent.train_model(max_samples=args.max_samples, out_dir=args.out_dir, logger=args.logger)
+        elif args.mode == "export":
+            _export(args, env, agent, model_file)
         else:
+            if args.rand_seed is not None:
+                _seed(args.rand_seed)  # the episodes draw the same starts whatever building drew
             stats = agent.test_model(num_episodes=args.test_episodes)
-            _write_eval(stats, os.path.join(args.out_dir, "eval.json"))
+            write_eval(stats, os.path.join(args.out_dir, "eval.json"))
     finally:
         env.close()
 

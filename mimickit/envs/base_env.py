@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -53,6 +53,21 @@ class BoxSpace:
         return BoxSpace(low=-inf, high=inf)
 
 
+class ObsSlice(NamedTuple):
+    """One named part of an observation vector: ``obs[..., start:end]``.
+
+    ``units``: ``m``, ``m/s``, ``rad/s``, ``tan_norm`` (a rotation as its rotated x and z
+    axes, unitless), ``1`` (unitless), ...; ``frame``: ``world``, ``heading`` (the root's
+    heading frame), ``parent`` (relative to the parent body), ``none`` or ``unspecified``.
+    """
+
+    name: str
+    start: int
+    end: int
+    units: str
+    frame: str
+
+
 class BaseEnv(abc.ABC):
     """``num_envs`` environments stepped together; see the module docstring for episode ends.
 
@@ -89,6 +104,14 @@ class BaseEnv(abc.ABC):
     @abc.abstractmethod
     def get_action_space(self) -> BoxSpace:
         """The space of one environment's action, shape ``(action_dim,)``."""
+
+    def get_obs_layout(self) -> List[ObsSlice]:
+        """The named parts of one observation, in order, covering ``[0, obs_dim)``.
+
+        Exported policies ship it so that a deployment can build the same vector. The
+        default is one part, ``obs``, of unspecified units; environments override it.
+        """
+        return [ObsSlice("obs", 0, self.get_obs_space().shape[0], "unspecified", "unspecified")]
 
     def close(self) -> None:
         """Release the simulator and any viewer or video writer. Safe to call twice."""

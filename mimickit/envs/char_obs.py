@@ -1,16 +1,58 @@
-"""Observation terms of a character, as pure functions (tensors in, tensor out).
+"""Observation terms of a character, as pure functions (tensors in, tensors out).
 
 Frames: with ``global_obs`` false, vectors are expressed in the root's **heading frame**
 (world rotated by the root's yaw only, origin at the root), so observations do not change
 when the whole scene turns about the vertical axis; with ``global_obs`` true they stay
 in the world frame (positions still relative to the root).
+
+Each observation is built from named :class:`ObsTerm` parts; :func:`cat_obs_terms` joins
+them into the observation vector and :func:`obs_layout` says where each part lies in it
+(name, slice, units, frame), from the same terms, so the layout cannot drift from the
+observation (exported policies ship it in their sidecar).
 """
 from __future__ import annotations
+
+from typing import List, NamedTuple
 
 import torch
 from torch import Tensor
 
+from mimickit.envs.base_env import ObsSlice
 from mimickit.util import torch_util
+
+
+class ObsTerm(NamedTuple):
+    """One named part of an observation.
+
+    Attributes:
+        name: what it holds, e.g. ``body_pos``.
+        value: ``[n, width]``.
+        units: ``m``, ``m/s``, ``rad/s``, ``tan_norm`` (rotation as its rotated x and z
+            axes, unitless), ``1`` (a unitless fraction).
+        frame: ``world``, ``heading`` (root heading frame), ``parent`` (relative to the
+            parent body) or ``none``.
+    """
+
+    name: str
+    value: Tensor
+    units: str
+    frame: str
+
+
+def cat_obs_terms(terms: List[ObsTerm]) -> Tensor:
+    """``[n, sum of widths]``: the terms' values side by side, in order."""
+    return torch.cat([t.value for t in terms], dim=-1)
+
+
+def obs_layout(terms: List[ObsTerm]) -> List[ObsSlice]:
+    """Where each term lies in :func:`cat_obs_terms` of the same terms (name, units and frame kept)."""
+    layout = []  # type: List[ObsSlice]
+    start = 0
+    for t in terms:
+        end = start + t.value.shape[-1]
+        layout.append(ObsSlice(t.name, start, end, t.units, t.frame))
+        start = end
+    return layout
 
 
 def obs_frame_rot(root_rot: Tensor, global_obs: bool) -> Tensor:
@@ -20,25 +62,54 @@ def obs_frame_rot(root_rot: Tensor, global_obs: bool) -> Tensor:
     return torch_util.calc_heading_quat_inv(root_rot)
 
 
+def _frame_name(global_obs: bool) -> str:
+    return "world" if global_obs else "heading"
+
+
+def body_obs_terms(root_pos: Tensor, root_rot: Tensor, body_pos: Tensor, body_rot: Tensor,
+                   body_vel: Tensor, body_ang_vel: Tensor, global_obs: bool) -> List[ObsTerm]:
+    """The terms of :func:`compute_body_obs`, in its order (same arguments)."""
+    frame = obs_frame_rot(root_rot, global_obs).unsqueeze(-2).expand_as(body_rot)
+    local_pos = torch_util.quat_rotate(frame, body_pos - root_pos.unsqueeze(-2))
+    local_rot = torch_util.quat_to_tan_norm(torch_util.quat_mul(frame, body_rot))
+    local_vel = torch_util.quat_rotate(frame, body_vel)
+    local_ang_vel = torch_util.quat_rotate(frame, body_ang_vel)
+    n, name = root_pos.shape[0], _frame_name(global_obs)
+    return [ObsTerm("root_height", root_pos[:, 2:3], "m", "world"),
+            ObsTerm("body_pos", local_pos.reshape(n, -1), "m", name),
+            ObsTerm("body_rot", local_rot.reshape(n, -1), "tan_norm", name),
+            ObsTerm("body_vel", local_vel.reshape(n, -1), "m/s", name),
+            ObsTerm("body_ang_vel", local_ang_vel.reshape(n, -1), "rad/s", name)]
+
+
 def compute_body_obs(root_pos: Tensor, root_rot: Tensor, body_pos: Tensor, body_rot: Tensor,
                      body_vel: Tensor, body_ang_vel: Tensor, global_obs: bool) -> Tensor:
     """Proprioception from body states, ``[n, 1 + 15 * num_bodies]``:
 
     root height (1, m), then for every body (root included): position relative to the root
     (3, m; 0 for the root), rotation as tangent-normal (6), linear velocity (3, m/s) and
-    angular velocity (3, rad/s), all in the observation frame.
+    angular velocity (3, rad/s), all in the observation frame. Each of the five groups
+    lists the bodies in order (all positions, then all rotations, ...).
 
     root_pos ``[n, 3]``, root_rot ``[n, 4]``, body_pos ``[n, b, 3]``, body_rot ``[n, b, 4]``,
     body_vel ``[n, b, 3]``, body_ang_vel ``[n, b, 3]``, world frame.
     """
-    frame = obs_frame_rot(root_rot, global_obs).unsqueeze(-2).expand_as(body_rot)
-    local_pos = torch_util.quat_rotate(frame, body_pos - root_pos.unsqueeze(-2))
-    local_rot = torch_util.quat_to_tan_norm(torch_util.quat_mul(frame, body_rot))
-    local_vel = torch_util.quat_rotate(frame, body_vel)
-    local_ang_vel = torch_util.quat_rotate(frame, body_ang_vel)
-    n = root_pos.shape[0]
-    return torch.cat([root_pos[:, 2:3], local_pos.reshape(n, -1), local_rot.reshape(n, -1),
-                 local_vel.reshape(n, -1), local_ang_vel.reshape(n, -1)], dim=-1)
+    return cat_obs_terms(body_obs_terms(root_pos, root_rot, body_pos, body_rot, body_vel, body_ang_vel,
+                                        global_obs))
+
+
+def target_obs_terms(root_pos: Tensor, root_rot: Tensor, ref_root_pos: Tensor, ref_root_rot: Tensor,
+                     ref_joint_rot: Tensor, global_obs: bool) -> List[ObsTerm]:
+    """The terms of :func:`compute_target_obs`, in its order (same arguments):
+    ``root_pos``, ``root_rot``, ``joint_rot`` (callers prefix them with the target step)."""
+    frame = obs_frame_rot(root_rot, global_obs)
+    rel_pos = torch_util.quat_rotate(frame, ref_root_pos - root_pos)
+    rel_rot = torch_util.quat_to_tan_norm(torch_util.quat_mul(frame, ref_root_rot))
+    joint = torch_util.quat_to_tan_norm(ref_joint_rot).reshape(root_pos.shape[0], -1)
+    name = _frame_name(global_obs)
+    return [ObsTerm("root_pos", rel_pos, "m", name),
+            ObsTerm("root_rot", rel_rot, "tan_norm", name),
+            ObsTerm("joint_rot", joint, "tan_norm", "parent")]
 
 
 def compute_target_obs(root_pos: Tensor, root_rot: Tensor, ref_root_pos: Tensor, ref_root_rot: Tensor,
@@ -52,9 +123,5 @@ def compute_target_obs(root_pos: Tensor, root_rot: Tensor, ref_root_pos: Tensor,
     root_pos/ref_root_pos ``[n, 3]``, root_rot/ref_root_rot ``[n, 4]`` world frame;
     ref_joint_rot ``[n, num_joints, 4]``.
     """
-    frame = obs_frame_rot(root_rot, global_obs)
-    rel_pos = torch_util.quat_rotate(frame, ref_root_pos - root_pos)
-    rel_rot = torch_util.quat_to_tan_norm(torch_util.quat_mul(frame, ref_root_rot))
-    joint = torch_util.quat_to_tan_norm(ref_joint_rot).reshape(root_pos.shape[0], -1)
-    return torch.cat([rel_pos, rel_rot, joint], dim=-1)
-
+    return cat_obs_terms(target_obs_terms(root_pos, root_rot, ref_root_pos, ref_root_rot, ref_joint_rot,
+                                          global_obs))

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from mimickit.anim.motion_lib import MotionLib
 from mimickit.envs import char_obs, deepmimic_rewards
-from mimickit.envs.base_env import BoxSpace, DoneFlags
+from mimickit.envs.base_env import BoxSpace, DoneFlags, ObsSlice
 from mimickit.envs.char_env import CharEnv
 from mimickit.envs.env_builder import register_env
 from mimickit.util import torch_util
@@ -172,23 +172,38 @@ class DeepMimicEnv(CharEnv):
                             zeros, zeros, dof_pos, torch.zeros_like(dof_pos))
 
     # ----------------------------------------------------------------- obs, reward, done
-    def _compute_obs(self) -> Tensor:
+    def _obs_terms(self) -> List[char_obs.ObsTerm]:
+        """The observation's parts: body state, phase, then each target step's reference frame."""
         s, r, cfg = self._sim, self._ref, self.cfg
-        parts = [char_obs.compute_body_obs(s["root_pos"], s["root_rot"], s["body_pos"], s["body_rot"],
-                                           s["body_vel"], s["body_ang_vel"], cfg.global_obs)]
+        terms = char_obs.body_obs_terms(s["root_pos"], s["root_rot"], s["body_pos"], s["body_rot"],
+                                        s["body_vel"], s["body_ang_vel"], cfg.global_obs)
         if cfg.enable_phase_obs:
             length = self.motion_lib.get_motion_length(self.motion_ids)
             phase = torch.remainder(self.motion_start + self.time, length) / length
-            parts.append(phase.unsqueeze(-1))
+            terms.append(char_obs.ObsTerm("phase", phase.unsqueeze(-1), "1", "none"))
         k = len(self._tar_steps)
         if k > 0:
             n = self.num_envs
-            tar = char_obs.compute_target_obs(
+            tar = char_obs.target_obs_terms(
                 s["root_pos"].repeat_interleave(k, 0), s["root_rot"].repeat_interleave(k, 0),
                 r["tar_root_pos"].reshape(n * k, 3), r["tar_root_rot"].reshape(n * k, 4),
                 r["tar_joint_rot"].reshape((n * k,) + r["tar_joint_rot"].shape[2:]), cfg.global_obs)
-            parts.append(tar.reshape(n, -1))
-        return torch.cat(parts, dim=-1)
+            for i, step in enumerate(self.cfg.tar_obs_steps):
+                for t in tar:
+                    terms.append(t._replace(name="target{}_{}".format(step, t.name),
+                                            value=t.value.reshape(n, k, -1)[:, i]))
+        return terms
+
+    def _compute_obs(self) -> Tensor:
+        return char_obs.cat_obs_terms(self._obs_terms())
+
+    def get_obs_layout(self) -> List[ObsSlice]:
+        """Parts of the observation in order: ``root_height``, ``body_pos``, ``body_rot``,
+        ``body_vel``, ``body_ang_vel`` (:func:`mimickit.envs.char_obs.compute_body_obs`),
+        ``phase`` (with ``enable_phase_obs``), then for each step ``k`` of ``tar_obs_steps``
+        ``target<k>_root_pos``, ``target<k>_root_rot``, ``target<k>_joint_rot``
+        (:func:`mimickit.envs.char_obs.compute_target_obs`)."""
+        return char_obs.obs_layout(self._obs_terms())
 
     def _key_pos_rel(self, state: Dict[str, Tensor]) -> Tensor:
         return _root_rel_body_pos(state)[:, self._key_ids]

@@ -38,6 +38,7 @@ from mimickit.envs.base_env import BaseEnv, BoxSpace, DoneFlags
 from mimickit.learning.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from mimickit.learning.evaluation import run_test_episodes
 from mimickit.learning.experience_buffer import ExperienceBuffer
+from mimickit.learning.export import DeployPolicy, make_deploy_policy
 from mimickit.learning.logger import ProgressLine, build_logger
 from mimickit.learning.normalizer import Normalizer
 from mimickit.learning.return_tracker import ReturnTracker
@@ -304,6 +305,31 @@ class BaseAgent(abc.ABC):
         """
         self._obs = None
         return run_test_episodes(self.env, self._deterministic_env_action, num_episodes)
+
+    def _deterministic_actor(self) -> torch.nn.Module:
+        """The module behind ``_act(norm_obs, deterministic=True)``, for export.
+
+        It maps ``[batch, obs_dim]`` normalised observations to ``[batch, action_dim]``
+        actions in normalised units. Agents that can be exported override this.
+
+        Raises:
+            MimicKitError: this agent has no deterministic policy network to export.
+        """
+        raise MimicKitError("agent '{}' ({}) has no policy network to export".format(self.NAME, self.config_file))
+
+    def build_deploy_policy(self) -> DeployPolicy:
+        """The deterministic policy as one module from raw observations to environment actions.
+
+        ``[batch, obs_dim]`` raw observations -> ``[batch, action_dim]`` environment units,
+        equal to what :meth:`test_model` applies: the observation normaliser (frozen at its
+        current statistics), :meth:`_deterministic_actor` and :class:`ActionScaling`. A copy
+        on the CPU in eval mode (see :mod:`mimickit.learning.export`).
+
+        Raises:
+            MimicKitError: the agent cannot be exported.
+        """
+        return make_deploy_policy(self._deterministic_actor(), self.obs_norm.mean, self.obs_norm.std,
+                                  self.obs_norm.clip, self.action_scaling.offset, self.action_scaling.scale)
 
     def train_model(self, max_samples: Optional[int], out_dir: str, logger: str) -> None:
         """Train until ``max_samples`` environment steps (``None``: the config's ``max_samples``).

@@ -1,8 +1,12 @@
-"""Test-mode episode loop shared by agents."""
+"""Test-mode episode loop shared by agents (and ``tools/sim2sim.py``), and ``eval.json``."""
 from __future__ import annotations
 
-from typing import Callable, Dict, List
+import json
+import os
+import random
+from typing import Callable, Dict, List, Optional
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -16,12 +20,23 @@ def episode_shares(num_episodes: int, num_envs: int, device: str = "cpu") -> Ten
     return shares
 
 
-def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episodes: int) -> Dict[str, float]:
+def seed_generators(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global random number generators with ``seed``."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episodes: int,
+                      seed: Optional[int] = None) -> Dict[str, float]:
     """Run ``num_episodes`` episodes with ``act(obs [num_envs, obs_dim]) -> [num_envs, action_dim]``.
 
     Each env runs its fixed share of the episodes (:func:`episode_shares`) and the loop
     waits until every env has finished its share, so short episodes are not over-counted.
-    Episodes an env runs beyond its share are discarded.
+    Episodes an env runs beyond its share are discarded. With ``seed``, the random
+    generators are seeded (:func:`seed_generators`) right before the first reset, so the
+    same environment with the same ``num_envs`` and seed starts the same episodes,
+    whatever drew random numbers before (e.g. building a network).
 
     Returns:
         ``mean_return``, ``mean_ep_len`` (control steps), ``num_eps`` and ``success_rate``
@@ -35,6 +50,8 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
     ep_len = torch.zeros(env.num_envs, dtype=torch.long, device=env.device)
     error_sums = {}  # type: Dict[str, Tensor]
     episodes = {"return": [], "ep_len": [], "fail": []}  # type: Dict[str, List[Tensor]]
+    if seed is not None:
+        seed_generators(seed)
     obs = env.reset()
     with torch.no_grad():
         while bool((finished < shares).any()):
@@ -64,3 +81,15 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
              "success_rate": 1.0 - means.pop("fail")}
     stats.update(means)
     return stats
+
+
+def write_eval(stats: Dict[str, float], path: str) -> None:
+    """Print the test statistics as a table and write them to ``path`` (JSON, atomically)."""
+    width = max(len(k) for k in stats)
+    for key, value in stats.items():
+        print("{}  {}".format(key.ljust(width), "{:.4f}".format(value) if isinstance(value, float) else value))
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(stats, f, indent=2)
+    os.replace(tmp, path)
+    print("wrote " + path)

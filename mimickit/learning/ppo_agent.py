@@ -27,6 +27,7 @@ import dataclasses
 from typing import Any, Dict, Optional, Tuple
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -217,6 +218,10 @@ class PPOAgent(BaseAgent):
             return dist.mode, {}
         action = dist.sample()
         return action, {"logp": dist.log_prob(action)}
+
+    def _deterministic_actor(self) -> nn.Module:
+        """The Gaussian's mean: actor body then the head's mean layer."""
+        return nn.Sequential(self.model.actor_body, self.model.actor_head.mean_layer)
 
     # ------------------------------------------------------------------ training
     def actor_loss(self, dist: DiagGaussian, action: Tensor, old_logp: Tensor,

@@ -33,7 +33,8 @@ class RunArgs:
     """The flags of ``run.py``, with their defaults. Paths are relative to the working directory."""
 
     arg_file: Optional[str] = _flag(None, "file of more flags; the command line wins over it")
-    mode: str = _flag("train", "what to run", choices=("train", "test"))
+    mode: str = _flag("train", "what to run (export: write policy.onnx, policy.pt and policy.json to out_dir)",
+                      choices=("train", "test", "export"))
     engine_config: Optional[str] = _flag(None, "engine YAML (simulator, timestep), e.g. data/engines/mujoco_engine.yaml")
     env_config: Optional[str] = _flag(None, "environment YAML (character, motion, rewards), under data/envs/")
     agent_config: Optional[str] = _flag(None, "agent YAML (learning algorithm and its settings), under data/agents/")
@@ -43,7 +44,7 @@ class RunArgs:
     video: bool = _flag(False, "record <out_dir>/video.mp4")
     logger: str = _flag("txt", "training log format", choices=("txt", "tb", "wandb"))
     out_dir: str = _flag("output/", "folder for the model, logs, config copies and video")
-    model_file: Optional[str] = _flag(None, "model to load (test: the policy to run; train: a warm start)")
+    model_file: Optional[str] = _flag(None, "model to load (test, export: the policy; train: a warm start)")
     motion_file: Optional[str] = _flag(None, "motion or motion list; overrides the env config's motion_file")
     max_samples: Optional[int] = _flag(None, "train: stop after this many environment steps (default: the agent's own limit)", min_value=1)
     rand_seed: Optional[int] = _flag(None, "seed for torch, numpy and random (default: not seeded)")

@@ -19,7 +19,7 @@ class RunPointMassEnv(PointMassEnv):
 
 @pytest.fixture
 def argv(tmp_path, monkeypatch):
-    monkeypatch.setattr(env_builder, "ENV_MODULES", [])
+    monkeypatch.setattr(env_builder.ENVS, "modules", [])
     engine = tmp_path / "engine.yaml"
     engine.write_text("engine_name: none\n")
     env = tmp_path / "env.yaml"

@@ -89,7 +89,7 @@ def error_of(argv):
     (["--max_samples", "inf"], "--max_samples", "integer"),
     (["--visualize", "maybe"], "--visualize", "true or false"),
     (["--resume", "1"], "--resume", "true or false"),
-    (["--mode", "export"], "--mode", "train, test"),
+    (["--mode", "deploy"], "--mode", "train, test, export"),
     (["--logger", "csv"], "--logger", "txt, tb, wandb"),
     (["--device", ""], "--device", "a value"),
 ])
