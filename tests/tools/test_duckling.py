@@ -7,7 +7,7 @@ import pytest
 
 from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.anim.motion import Motion
-from tools.gait_generation.quality import frames_to_pose
+from mimickit.engines.mujoco_pose import frames_to_pose
 from tools.gait_generation.robot import REPO_ROOT
 
 DUCKLING = os.path.join(REPO_ROOT, "data/assets/duckling/duckling.xml")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import mujoco
 import numpy as np
@@ -32,6 +32,7 @@ import torch
 
 from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.anim.motion import Motion
+from mimickit.engines.mujoco_pose import MujocoPose, frames_to_pose
 from mimickit.util import torch_util
 from tools.gait_generation.robot import QualityThresholds, body_geom_ids, foot_sole
 from tools.motion_import.ground import geom_lowest_z
@@ -81,15 +82,6 @@ def measure_root_velocity(root_pos: np.ndarray, root_rot: np.ndarray, fps: float
     return np.array([local[:, 0].mean(), local[:, 1].mean(), (heading[-1] - heading[0]) / length])
 
 
-def frames_to_pose(kin: KinCharModel, frames: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Root position ``[T, 3]``, root rotation ``[T, 4]`` (x, y, z, w) and hinge angles
-    ``[T, num_dofs]`` (rad) of native frames ``[T, 6 + num_dofs]``."""
-    f = torch.as_tensor(np.asarray(frames, dtype=np.float64))
-    root_rot = torch_util.quat_normalize(torch_util.exp_map_to_quat(f[:, 3:6]))
-    dof_pos = kin.joint_dof_to_dof_pos(f[:, 6:])
-    return f[:, 0:3].numpy(), root_rot.numpy(), dof_pos.numpy()
-
-
 class ClipChecker:
     """Runs the checks for clips of one character.
 
@@ -110,25 +102,18 @@ class ClipChecker:
         self.foot_ids = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, n) for n in foot_bodies]
         self.soles = [foot_sole(self.model, n).center for n in foot_bodies]
         self.geom_ids = [g for b in range(1, self.model.nbody) for g in body_geom_ids(self.model, b)]
-        self.root_qposadr = int(self.model.jnt_qposadr[self.model.body_jntadr[1]])
-        self.dof_qposadr = np.array([self.model.joint(n).qposadr[0] for n in self.kin.dof_names], dtype=np.int64)
+        self.pose = MujocoPose(self.model, self.kin)
 
     def kinematics(self, frames: np.ndarray) -> Dict[str, np.ndarray]:
         """Per frame: ``sole`` ``[T, num_feet, 3]`` sole centres (m, world), ``lowest`` ``[T]``
         lowest geom point (m), ``body_pos`` ``[T, num_bodies, 3]``, plus the pose (root_pos,
         root_rot, dof_pos) of :func:`frames_to_pose`."""
         root_pos, root_rot, dof_pos = frames_to_pose(self.kin, frames)
-        root_wxyz = root_rot[:, [3, 0, 1, 2]]
         num = len(frames)
         sole = np.empty((num, len(self.foot_ids), 3))
         lowest = np.empty(num)
         body_pos = np.empty((num, self.model.nbody - 1, 3))
-        a = self.root_qposadr
-        for t in range(num):
-            self.data.qpos[a:a + 3] = root_pos[t]
-            self.data.qpos[a + 3:a + 7] = root_wxyz[t]
-            self.data.qpos[self.dof_qposadr] = dof_pos[t]
-            mujoco.mj_kinematics(self.model, self.data)
+        for t in self.pose.kinematics(self.data, self.pose.qpos(root_pos, root_rot, dof_pos)):
             for i, (b, offset) in enumerate(zip(self.foot_ids, self.soles)):
                 sole[t, i] = self.data.xpos[b] + self.data.xmat[b].reshape(3, 3) @ offset
             lowest[t] = geom_lowest_z(self.model, self.data, self.geom_ids).min()

@@ -411,26 +411,6 @@ class ContactIK:
         self.posture_task = mink.PostureTask(self.model, cost=settings.posture_cost)
         self.tasks = self.foot_tasks + [self.root_task] + self.body_tasks + [self.posture_task]
 
-    def qpos_from_frames(self, frames: np.ndarray) -> np.ndarray:
-        """MuJoCo ``qpos`` ``[T, nq]`` of native clip frames ``[T, 6 + num_dofs]``."""
-        f = torch.as_tensor(np.asarray(frames, dtype=np.float64))
-        qpos = np.tile(self.model.qpos0, (len(frames), 1))
-        a = self.feet.root_qposadr
-        qpos[:, a:a + 3] = frames[:, :3]
-        qpos[:, a + 3:a + 7] = torch_util.quat_xyzw_to_wxyz(torch_util.exp_map_to_quat(f[:, 3:6])).numpy()
-        qpos[:, self.feet.dof_qposadr] = self.feet.char.joint_dof_to_dof_pos(f[:, 6:]).numpy()
-        return qpos
-
-    def frames_from_qpos(self, qpos: np.ndarray) -> np.ndarray:
-        """Native clip frames ``[T, 6 + num_dofs]`` of MuJoCo ``qpos`` ``[T, nq]``: the root
-        exp map from the free joint's quaternion, the joint dofs from the hinge angles
-        through :meth:`KinCharModel.dof_pos_to_joint_dof`."""
-        q = torch.as_tensor(np.asarray(qpos, dtype=np.float64))
-        a = self.feet.root_qposadr
-        root_rot = torch_util.quat_normalize(torch_util.quat_wxyz_to_xyzw(q[:, a + 3:a + 7]))
-        joint_dof = self.feet.char.dof_pos_to_joint_dof(q[:, self.feet.dof_qposadr])
-        return torch.cat([q[:, a:a + 3], torch_util.quat_to_exp_map(root_rot), joint_dof], dim=1).numpy()
-
     def joint_limit(self, qpos: np.ndarray) -> "mink.ConfigurationLimit":
         """mink joint-range limit with each hinge's range widened to the values in ``qpos``
         ``[T, nq]``, so a clip beyond its ranges is never pulled back into them."""
@@ -513,19 +493,19 @@ def fix_contacts(feet: FootGeometry, frames: np.ndarray, fps: float, mode: str =
                                     MINK_INSTALL, before.describe()), **unchanged)
     targets = foot_targets(feet, frames, fps, in_stance, before.floor, settings)
     ik = ContactIK(feet, settings)
-    qpos = ik.qpos_from_frames(frames)
+    qpos = feet.pose.qpos_from_frames(frames)
     limit = ik.joint_limit(qpos)
     rows = np.flatnonzero(targets.changed)
     solved = qpos.copy()
     for t in rows:
         solved[t] = ik.solve(qpos[t], targets.pos[t], targets.rot[t], limit)
     fixed = frames.copy()
-    fixed[rows] = ik.frames_from_qpos(solved[rows])
+    fixed[rows] = feet.pose.frames_from_qpos(solved[rows])
     after = measure_contacts(feet, fixed, in_stance)
     others = [i for i, n in enumerate(feet.char.body_names) if n not in feet.foot_bodies]
     shift = float(np.linalg.norm(_body_poses(feet, fixed)[0][:, others] - _body_poses(feet, frames)[0][:, others],
                                  axis=-1).max())
-    dof_change = float(np.abs(solved[:, feet.dof_qposadr] - qpos[:, feet.dof_qposadr]).max())
+    dof_change = float(np.abs(solved[:, feet.pose.dof_qposadr] - qpos[:, feet.pose.dof_qposadr]).max())
     note = "contacts fixed by IK on {} frames: {}; after: stance feet within +-{:.1f} cm, slip up to {:.1f} cm, " \
            "max joint change {:.1f} deg, bodies moved up to {:.1f} cm".format(
                len(rows), before.describe(), 100.0 * after.height_dev, 100.0 * after.max_slip,

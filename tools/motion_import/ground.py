@@ -13,11 +13,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import mujoco
 import numpy as np
 import scipy.optimize
-import torch
 
 from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.anim.motion import Motion
-from mimickit.util import torch_util
+from mimickit.engines.mujoco_pose import MujocoPose, frames_to_pose
 from mimickit.util.errors import MimicKitError, require_file
 
 
@@ -139,9 +138,7 @@ class FootGeometry:
         if not self.geom_ids:
             raise MimicKitError("{}: the foot bodies {} have no geoms".format(char.file, ", ".join(names)))
         self.foot_body_ids = np.array([char.get_body_id(n) + 1 for n in names], dtype=np.int64)
-        root_joint = self.model.body_jntadr[1]
-        self.root_qposadr = int(self.model.jnt_qposadr[root_joint])
-        self.dof_qposadr = np.array([self.model.joint(n).qposadr[0] for n in char.dof_names], dtype=np.int64)
+        self.pose = MujocoPose(self.model, char)
 
     def foot_points(self, root_pos: np.ndarray, root_rot: np.ndarray,
                     dof_pos: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -151,16 +148,10 @@ class FootGeometry:
         hinge angles (rad). Returns ``(lowest, origin)``, each ``[T, num_feet, 3]`` m in the
         world; a foot without geoms has ``+inf`` as its lowest z.
         """
-        root_wxyz = torch_util.quat_xyzw_to_wxyz(torch.as_tensor(np.asarray(root_rot, dtype=np.float64))).numpy()
         num_frames, num_feet = len(root_pos), len(self.foot_bodies)
         lowest = np.full((num_frames, num_feet, 3), np.inf)
         origin = np.empty((num_frames, num_feet, 3))
-        a = self.root_qposadr
-        for t in range(num_frames):
-            self.data.qpos[a:a + 3] = root_pos[t]
-            self.data.qpos[a + 3:a + 7] = root_wxyz[t]
-            self.data.qpos[self.dof_qposadr] = dof_pos[t]
-            mujoco.mj_kinematics(self.model, self.data)
+        for t in self.pose.kinematics(self.data, self.pose.qpos(root_pos, root_rot, dof_pos)):
             origin[t] = self.data.xpos[self.foot_body_ids]
             for f, geoms in enumerate(self.foot_geoms):
                 if geoms:
@@ -176,19 +167,13 @@ class FootGeometry:
         """
         return self.foot_points(root_pos, root_rot, dof_pos)[0][..., 2].min(axis=1)
 
-    def _poses(self, frames: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        frames_t = torch.as_tensor(np.asarray(frames, dtype=np.float32))
-        root_rot = torch_util.quat_normalize(torch_util.exp_map_to_quat(frames_t[:, 3:6]))
-        dof_pos = self.char.joint_dof_to_dof_pos(frames_t[:, 6:])
-        return np.asarray(frames)[:, 0:3], root_rot.numpy(), dof_pos.numpy()
-
     def foot_points_from_frames(self, frames: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """:meth:`foot_points` of native clip frames ``[T, 6 + num_dofs]``."""
-        return self.foot_points(*self._poses(frames))
+        return self.foot_points(*frames_to_pose(self.char, frames))
 
     def lowest_points_from_frames(self, frames: np.ndarray) -> np.ndarray:
         """Lowest foot point per frame ``[T]`` (m) of native clip frames ``[T, 6 + num_dofs]``."""
-        return self.lowest_points(*self._poses(frames))
+        return self.lowest_points(*frames_to_pose(self.char, frames))
 
 
 def foot_heights(char_file: str, motion: Motion, foot_bodies: Optional[Sequence[str]] = None) -> np.ndarray:
