@@ -26,7 +26,6 @@ import time
 
 import mujoco
 import mujoco.batch
-import numpy as np
 import torch
 
 from mimickit.engines.engine_builder import build_engine

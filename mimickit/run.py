@@ -16,6 +16,8 @@ if __package__ in (None, ""):
 
 import importlib.util
 import shutil
+import signal
+import threading
 from typing import List, Optional
 
 from mimickit.util.arg_parser import RunArgs, help_text, parse_args, to_arg_lines
@@ -162,13 +164,26 @@ def run(args: RunArgs) -> None:
         env.close()
 
 
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _interrupt_on_signals() -> None:
+    """Turn SIGINT and SIGTERM into ``KeyboardInterrupt``, also where a shell started us in
+    the background with SIGINT ignored (``nohup ... &``) or a cluster stops the job."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run with the flags ``argv`` (default ``sys.argv[1:]``); return the exit code.
 
     0: done; 2: a user mistake, printed as one ``error: ...`` line on stderr; 130:
-    interrupted with Ctrl-C.
+    interrupted by Ctrl-C, SIGINT or SIGTERM (training saves ``model.pt`` first).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    _interrupt_on_signals()
     if "-h" in argv or "--help" in argv:
         print(help_text())
         return 0

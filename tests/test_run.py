@@ -251,3 +251,21 @@ def test_readme_flag_table_lists_every_flag():
         readme = f.read()
     for name in flag_names():
         assert "| `--{}` |".format(name) in readme
+
+
+def test_sigterm_during_training_saves_the_model_and_exits_130(tmp_path):
+    """A background job (SIGINT ignored by the shell) stopped with SIGTERM still saves."""
+    import signal
+    import time
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "mimickit/run.py", "--arg_file", "args/deepmimic_humanoid_ppo_args.txt",
+         "--num_envs", "2", "--out_dir", str(out), "--max_samples", "100000000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.time() + 120
+    while not (out / "log.txt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)  # the log is opened when the training loop starts
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    assert (out / "model.pt").exists()

@@ -8,7 +8,7 @@ subclass it and implement observations, rewards and terminations.
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -16,7 +16,7 @@ from torch import Tensor
 from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.engines.engine_builder import build_engine
 from mimickit.envs.base_env import BaseEnv, DoneFlags
-from mimickit.util.errors import require_file
+from mimickit.util.errors import MimicKitError, require_file
 from mimickit.util.video import VideoWriter
 
 
@@ -109,6 +109,20 @@ class CharEnv(BaseEnv):
             self._video.close()
             self._video = None
         self.engine.close()
+
+    def body_ids(self, names: List[str], key: str, config_file: str) -> Tensor:
+        """Long ``[len(names)]`` indices of the character's bodies ``names``.
+
+        Raises:
+            MimicKitError: naming ``config_file``, ``key`` and the known bodies when a name
+                is not a body of the character.
+        """
+        bodies = self.kin_char_model.body_names
+        for name in names:
+            if name not in bodies:
+                raise MimicKitError("{}: key '{}': no body '{}' in {} (bodies: {})".format(
+                    config_file, key, name, self.kin_char_model.file, ", ".join(bodies)))
+        return torch.tensor([bodies.index(n) for n in names], dtype=torch.long, device=self.device)
 
     # ----------------------------------------------------------------- character state
     def set_char_state(self, char_id: int, env_ids: Tensor, root_pos: Tensor, root_rot: Tensor,

@@ -22,7 +22,6 @@ from mimickit.envs.char_env import CharEnv
 from mimickit.envs.env_builder import register_env
 from mimickit.util import torch_util
 from mimickit.util.config import from_dict
-from mimickit.util.errors import MimicKitError
 
 TRACKING_ERRORS = ("root_pos_err_m", "root_rot_err_rad", "body_pos_err_m", "body_rot_err_rad",
                    "key_pos_err_m", "dof_vel_err_radps")
@@ -75,8 +74,8 @@ class DeepMimicEnv(CharEnv):
                          episode_length=cfg.episode_length, show_reference=True)
         kin = self.kin_char_model
         self.motion_lib = MotionLib(cfg.motion_file, kin, device)
-        self._key_ids = self._body_ids(cfg.key_bodies, "key_bodies", config_file)
-        contact_ids = self._body_ids(cfg.contact_bodies, "contact_bodies", config_file)
+        self._key_ids = self.body_ids(cfg.key_bodies, "key_bodies", config_file)
+        contact_ids = self.body_ids(cfg.contact_bodies, "contact_bodies", config_file)
         self._fail_contact = torch.ones(kin.num_bodies, dtype=torch.bool, device=device)
         self._fail_contact[contact_ids] = False
         self._joint_err_w, self._dof_err_w = self._joint_weights(cfg.joint_err_w, config_file)
@@ -89,19 +88,11 @@ class DeepMimicEnv(CharEnv):
         self._sim = {}  # type: Dict[str, Tensor]
         self._update_state()
 
-    def _body_ids(self, names: List[str], key: str, config_file: str) -> Tensor:
-        bodies = self.kin_char_model.body_names
-        for name in names:
-            if name not in bodies:
-                raise MimicKitError("{}: key '{}': no body '{}' in {} (bodies: {})".format(
-                    config_file, key, name, self.kin_char_model.file, ", ".join(bodies)))
-        return torch.tensor([bodies.index(n) for n in names], dtype=torch.long, device=self.device)
-
     def _joint_weights(self, weights: Dict[str, float], config_file: str):
         """``[num_joints]`` pose-error weights by body name (default 1) and ``[num_dofs]`` per dof."""
         kin = self.kin_char_model
         joint_w = torch.ones(kin.num_joints, device=self.device)
-        for ids, w in zip(self._body_ids(list(weights), "joint_err_w", config_file).tolist(), weights.values()):
+        for ids, w in zip(self.body_ids(list(weights), "joint_err_w", config_file).tolist(), weights.values()):
             joint_w[ids - 1] = w
         dof_w = torch.repeat_interleave(joint_w, kin.joint_num_dofs.to(self.device))
         return joint_w, dof_w
