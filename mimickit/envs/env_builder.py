@@ -17,6 +17,7 @@ from mimickit.util.registry import Registry
 ENVS = Registry("environment", "env_name", [
     "mimickit.envs.view_motion_env",
     "mimickit.envs.deepmimic_env",
+    "mimickit.envs.amp_env",
 ])
 register_env = ENVS.register
 

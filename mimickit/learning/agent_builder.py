@@ -25,6 +25,7 @@ from mimickit.util.registry import Registry
 AGENTS = Registry("agent", "agent_name", [
     "mimickit.learning.dummy_agent",
     "mimickit.learning.ppo_agent",
+    "mimickit.learning.amp_agent",
 ])
 register_agent = AGENTS.register
 

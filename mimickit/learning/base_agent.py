@@ -227,6 +227,10 @@ class BaseAgent(abc.ABC):
     def _load_model_state(self, checkpoint: Dict[str, Any]) -> None:
         """Load what :meth:`_model_state` saved; may raise ``RuntimeError``/``KeyError``/``ValueError``."""
 
+    def _record_step_info(self, step: int, info: Dict[str, Any]) -> None:
+        """Store what the agent needs from ``info`` of rollout step ``step`` (before any
+        reset) in its buffers; the default stores nothing."""
+
     # ------------------------------------------------------------------ experience
     def _reset_all(self) -> None:
         self._obs = self.env.reset().to(self.device)
@@ -258,6 +262,7 @@ class BaseAgent(abc.ABC):
                 self.buffer.record(name, step, value)
             for name, value in extras.items():
                 self.buffer.record(name, step, value)
+            self._record_step_info(step, info)
             self.obs_norm.record(obs)
             self.return_tracker.update(reward, done)
             ended = (done != DoneFlags.NULL).nonzero(as_tuple=False).flatten()

@@ -1,0 +1,275 @@
+"""AMP: a simulated character whose style is judged against motion clips (Peng et al. 2021).
+
+``env_name: amp``. The environment gives the agent what adversarial motion priors need;
+the discriminator and the style reward live in the agent
+(:mod:`mimickit.learning.amp_agent`).
+
+- **AMP observations** (:mod:`mimickit.envs.amp_obs`): the env keeps, per env, a stack of
+  the last ``num_amp_obs_steps`` AMP frames of the simulated character, oldest first.
+  :meth:`AMPEnv.step` returns it flattened as ``info["amp_obs"]``
+  (``[num_envs, amp_obs_dim]``) for the state the step reached, before any reset, so for
+  an episode that ended it is the terminal one. :meth:`AMPEnv.fetch_demo_amp_obs` builds
+  the same stacks from the clips of ``motion_file``.
+- **Episode starts**: with probability ``default_pose_prob`` the character starts in its
+  default pose (the MJCF's root placement, every dof at 0 within its limits, at rest) and
+  its AMP stack holds that frame repeated; otherwise by reference state initialisation
+  (a clip drawn by weight at a uniform time) and its stack holds the clip's frames before
+  that time, the newest frame read back from the simulator.
+- **Episode ends**: ``DoneFlags.FAIL`` when a body outside ``contact_bodies`` touches the
+  ground (with ``enable_early_termination``), ``TIME`` at ``episode_length``.
+- **Observation**: the character's body state (:func:`mimickit.envs.char_obs.compute_body_obs`)
+  followed by the task's terms, if any. **Reward**: the task's (0 without a task); the
+  agent adds the style reward. **Actions**: as DeepMimic's, PD targets (rad) in ``pos``
+  control mode and torques (N·m) in ``torque`` mode.
+- **Task** (optional ``task`` mapping, :mod:`mimickit.envs.tasks`): its goal is appended
+  to the observation and its reward is the env's reward.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from mimickit.anim.motion_lib import MotionLib
+from mimickit.envs import amp_obs, char_obs
+from mimickit.envs.base_env import BoxSpace, DoneFlags, ObsSlice
+from mimickit.envs.char_env import CharEnv
+from mimickit.envs.env_builder import register_env
+from mimickit.envs.tasks import Task, build_task
+from mimickit.util.config import from_dict
+from mimickit.util.errors import MimicKitError
+
+
+@dataclasses.dataclass
+class AMPEnvConfig:
+    """Keys of an AMP env YAML (defaults here); see the module docstring.
+
+    Attributes:
+        char_file: the character's MJCF.
+        motion_file: demonstrations, a clip (``.npz``) or a dataset YAML.
+        key_bodies: bodies whose positions enter the AMP frames (e.g. hands and feet).
+        contact_bodies: bodies allowed to touch the ground (e.g. the feet).
+        num_amp_obs_steps: AMP frames per AMP observation, >= 2 (a transition at least).
+        default_pose_prob: probability, in [0, 1], that an episode starts in the default pose.
+        episode_length: s.
+        enable_early_termination: end the episode when a non-contact body touches the ground.
+        global_obs: policy observation in the world frame instead of the heading frame.
+        task: ``{task_name: ..., ...}`` (:mod:`mimickit.envs.tasks`); null: no task.
+    """
+
+    char_file: str
+    motion_file: str
+    key_bodies: List[str]
+    contact_bodies: List[str]
+    num_amp_obs_steps: int = 10
+    default_pose_prob: float = 0.0
+    episode_length: float = 10.0
+    enable_early_termination: bool = True
+    global_obs: bool = False
+    task: Optional[Dict[str, Any]] = None
+
+    def validate(self, source: str) -> None:
+        if self.num_amp_obs_steps < 2:
+            raise MimicKitError("{}: key 'num_amp_obs_steps' must be >= 2, got {}".format(
+                source, self.num_amp_obs_steps))
+        if not 0.0 <= self.default_pose_prob <= 1.0:
+            raise MimicKitError("{}: key 'default_pose_prob' must be in [0, 1], got {}".format(
+                source, self.default_pose_prob))
+        if not self.episode_length > 0:
+            raise MimicKitError("{}: key 'episode_length' must be > 0, got {}".format(source, self.episode_length))
+
+
+@register_env("amp")
+class AMPEnv(CharEnv):
+    """Character for adversarial motion priors; see the module docstring.
+
+    Attributes:
+        amp_obs_dim: size of one flattened AMP observation, ``num_amp_obs_steps * amp_frame_dim``.
+        num_amp_obs_steps, amp_frame_dim: its two factors.
+        motion_lib: the demonstrations.
+        task: the :class:`mimickit.envs.tasks.Task`, or None.
+
+    Raises:
+        MimicKitError: on a bad config (key named), a body name the character lacks, a
+            missing file or a motion that does not fit the character.
+    """
+
+    def __init__(self, config: Dict[str, Any], config_file: str, engine_config_file: str,
+                 num_envs: int, device: str, visualize: bool, video_file: Optional[str] = None):
+        self.cfg = cfg = from_dict(AMPEnvConfig, config, config_file)
+        super().__init__(cfg.char_file, engine_config_file, num_envs, device, visualize, video_file,
+                         episode_length=cfg.episode_length)
+        kin = self.kin_char_model
+        self.motion_lib = MotionLib(cfg.motion_file, kin, device)
+        self._key_ids = self.body_ids(cfg.key_bodies, "key_bodies", config_file)
+        contact_ids = self.body_ids(cfg.contact_bodies, "contact_bodies", config_file)
+        self._fail_contact = torch.ones(kin.num_bodies, dtype=torch.bool, device=device)
+        self._fail_contact[contact_ids] = False
+        self._dof_layout = amp_obs.amp_dof_layout(kin, device)
+        self.task = None  # type: Optional[Task]
+        if cfg.task is not None:
+            self.task = build_task(cfg.task, config_file, num_envs, device, self.engine.control_dt)
+
+        self.num_amp_obs_steps = cfg.num_amp_obs_steps
+        self._in_step = False
+        self._sim = {}  # type: Dict[str, Tensor]
+        self._update_state()
+        self.amp_frame_dim = self._amp_frame.shape[-1]
+        self.amp_obs_dim = self.num_amp_obs_steps * self.amp_frame_dim
+        self._amp_history = self._amp_frame.unsqueeze(1).repeat(1, self.num_amp_obs_steps, 1)
+        # Clip and start time of each env's episode; -1: started in the default pose.
+        self.motion_ids = torch.full((num_envs,), -1, dtype=torch.long, device=device)
+        self.motion_start = torch.zeros(num_envs, device=device)
+
+    # ----------------------------------------------------------------- spaces
+    def get_action_space(self) -> BoxSpace:
+        """PD targets (rad) within the dof limits, neutral at the default pose; or torques (N·m)."""
+        if self.engine.control_mode == "torque":
+            limit = self.engine.get_torque_limits(self.char_id)
+            return BoxSpace(low=-limit, high=limit, neutral=torch.zeros_like(limit))
+        low, high = self.engine.get_dof_limits(self.char_id)
+        return BoxSpace(low=low, high=high, neutral=torch.zeros_like(low).clamp(low, high))
+
+    def get_obs_space(self) -> BoxSpace:
+        return BoxSpace.unbounded(self._compute_obs().shape[-1], self.device)
+
+    def get_amp_obs_space(self) -> BoxSpace:
+        """The space of one flattened AMP observation, shape ``(amp_obs_dim,)``."""
+        return BoxSpace.unbounded(self.amp_obs_dim, self.device)
+
+    def get_obs_layout(self) -> List[ObsSlice]:
+        """Parts of the observation in order: ``root_height``, ``body_pos``, ``body_rot``,
+        ``body_vel``, ``body_ang_vel`` (:func:`mimickit.envs.char_obs.compute_body_obs`),
+        then the task's terms."""
+        return char_obs.obs_layout(self._obs_terms())
+
+    def get_amp_obs_layout(self) -> List[ObsSlice]:
+        """Parts of a flattened AMP observation: ``step<k>_<term>``, k = 0 the oldest frame
+        (terms: :mod:`mimickit.envs.amp_obs`)."""
+        return amp_obs.amp_obs_layout(self._amp_frame_terms(), self.num_amp_obs_steps)
+
+    # ----------------------------------------------------------------- episode
+    def step(self, action: Tensor) -> Tuple[Tensor, Tensor, Tensor, Dict[str, Any]]:
+        """As :meth:`CharEnv.step`; ``info["amp_obs"]`` is ``[num_envs, amp_obs_dim]``, the
+        AMP observation of the state reached (before any reset)."""
+        self._in_step = True  # lets _update_state advance the task
+        try:
+            obs, reward, done, info = super().step(action)
+        finally:
+            self._in_step = False
+        self._amp_history = amp_obs.push_frame(self._amp_history, self._amp_frame)
+        info["amp_obs"] = self._amp_history.reshape(self.num_envs, -1).clone()  # resets write the stack in place
+        return obs, reward, done, info
+
+    def _reset_envs(self, env_ids: Tensor) -> None:
+        default = torch.rand(len(env_ids), device=self.device) < self.cfg.default_pose_prob
+        rsi_ids, default_ids = env_ids[~default], env_ids[default]
+        self.motion_ids[env_ids] = -1
+        self.motion_start[env_ids] = 0.0
+        if len(rsi_ids) > 0:
+            motion_ids = self.motion_lib.sample_motions(len(rsi_ids)).to(self.device)
+            start = self.motion_lib.sample_time(motion_ids)
+            self.motion_ids[rsi_ids] = motion_ids
+            self.motion_start[rsi_ids] = start
+            self._set_motion_state(rsi_ids, motion_ids, start)
+        if len(default_ids) > 0:
+            self._set_default_pose(default_ids)
+
+        self._update_state()
+        history = self._amp_frame[env_ids].unsqueeze(1).repeat(1, self.num_amp_obs_steps, 1)
+        if len(rsi_ids) > 0:
+            past = amp_obs.history_times(start, self.num_amp_obs_steps, self.engine.control_dt)[:, :-1]
+            history[~default, :-1] = amp_obs.calc_motion_amp_frames(
+                self.motion_lib, self.kin_char_model, motion_ids, past, self._key_ids, self._dof_layout)
+        self._amp_history[env_ids] = history
+        if self.task is not None:
+            self.task.reset(env_ids, self._sim)
+
+    def _set_motion_state(self, env_ids: Tensor, motion_ids: Tensor, times: Tensor) -> None:
+        """Put the characters of ``env_ids`` in their clip's state at ``times`` (``[k]`` s)."""
+        root_pos, root_rot, root_vel, root_ang_vel, joint_rot, joint_dof_vel = \
+            self.motion_lib.calc_motion_frame(motion_ids, times)
+        dof_pos = self.kin_char_model.joint_rot_to_dof_pos(joint_rot)
+        dof_vel = self.kin_char_model.joint_dof_vel_to_dof_vel(dof_pos, joint_dof_vel)
+        self.set_char_state(self.char_id, env_ids, root_pos, root_rot, root_vel, root_ang_vel, dof_pos, dof_vel)
+
+    def _set_default_pose(self, env_ids: Tensor) -> None:
+        """The MJCF's root placement, every dof at 0 (within its limits), at rest."""
+        kin, k = self.kin_char_model, len(env_ids)
+        root_pos = kin.body_local_pos[0].to(self.device, torch.float32).expand(k, 3)
+        root_rot = kin.body_local_rot[0].to(self.device, torch.float32).expand(k, 4)
+        low, high = self.engine.get_dof_limits(self.char_id)
+        dof_pos = torch.zeros(k, kin.num_dofs, device=self.device).clamp(low, high)
+        zeros3 = torch.zeros(k, 3, device=self.device)
+        self.set_char_state(self.char_id, env_ids, root_pos, root_rot, zeros3, zeros3, dof_pos,
+                            torch.zeros_like(dof_pos))
+
+    def _apply_action(self, action: Tensor) -> None:
+        self.engine.set_cmd(self.char_id, action)
+
+    def _update_state(self) -> None:
+        """Read the simulated state and compute its AMP frame (the stack is advanced by
+        :meth:`step`); within a step, let the task advance its goals."""
+        e, c = self.engine, self.char_id
+        self._sim = dict(root_pos=e.get_root_pos(c), root_rot=e.get_root_rot(c), root_vel=e.get_root_vel(c),
+                         root_ang_vel=e.get_root_ang_vel(c), dof_pos=e.get_dof_pos(c), dof_vel=e.get_dof_vel(c),
+                         body_pos=e.get_body_pos(c), body_rot=e.get_body_rot(c), body_vel=e.get_body_vel(c),
+                         body_ang_vel=e.get_body_ang_vel(c), ground_contacts=e.get_ground_contacts(c))
+        self._amp_frame = char_obs.cat_obs_terms(self._amp_frame_terms())
+        if self.task is not None and self._in_step:
+            self.task.update(self._sim)
+
+    def _amp_frame_terms(self) -> List[char_obs.ObsTerm]:
+        s, kin = self._sim, self.kin_char_model
+        return amp_obs.amp_frame_obs_terms(
+            s["root_pos"], s["root_rot"], s["root_vel"], s["root_ang_vel"], kin.dof_pos_to_joint_rot(s["dof_pos"]),
+            s["dof_pos"], kin.dof_vel_to_joint_dof_vel(s["dof_pos"], s["dof_vel"]), s["body_pos"][:, self._key_ids],
+            self._dof_layout)
+
+    # ----------------------------------------------------------------- obs, reward, done
+    def _obs_terms(self) -> List[char_obs.ObsTerm]:
+        s = self._sim
+        terms = char_obs.body_obs_terms(s["root_pos"], s["root_rot"], s["body_pos"], s["body_rot"], s["body_vel"],
+                                        s["body_ang_vel"], self.cfg.global_obs)
+        if self.task is not None:
+            terms += self.task.obs_terms(s)
+        return terms
+
+    def _compute_obs(self) -> Tensor:
+        return char_obs.cat_obs_terms(self._obs_terms())
+
+    def _compute_reward(self) -> Tensor:
+        if self.task is None:
+            return torch.zeros(self.num_envs, device=self.device)
+        return self.task.reward(self._sim)
+
+    def _compute_done(self) -> Tensor:
+        done = super()._compute_done()
+        if self.cfg.enable_early_termination:
+            fell = (self._sim["ground_contacts"] & self._fail_contact).any(dim=-1)
+            done[fell] = DoneFlags.FAIL
+        return done
+
+    # ----------------------------------------------------------------- demonstrations
+    def calc_demo_amp_obs(self, motion_ids: Tensor, times: Tensor) -> Tensor:
+        """AMP observations ``[n, amp_obs_dim]`` of clips ``motion_ids`` (long ``[n]``),
+        computed like the simulated ones.
+
+        Args:
+            times: ``[n]`` s, the newest frame's time (the others one control step apart
+                before it, :func:`mimickit.envs.amp_obs.history_times`); or
+                ``[n, num_amp_obs_steps]`` s, every frame's time, oldest first.
+        """
+        if times.dim() == 1:
+            times = amp_obs.history_times(times, self.num_amp_obs_steps, self.engine.control_dt)
+        frames = amp_obs.calc_motion_amp_frames(self.motion_lib, self.kin_char_model, motion_ids, times,
+                                                self._key_ids, self._dof_layout)
+        return frames.reshape(len(motion_ids), -1)
+
+    def fetch_demo_amp_obs(self, num_samples: int) -> Tensor:
+        """``[num_samples, amp_obs_dim]`` demonstration AMP observations: clips drawn by
+        weight, newest-frame times uniform over each clip."""
+        motion_ids = self.motion_lib.sample_motions(num_samples).to(self.device)
+        return self.calc_demo_amp_obs(motion_ids, self.motion_lib.sample_time(motion_ids))

@@ -1,0 +1,88 @@
+"""Tasks a character environment can carry: a goal appended to the observation and a reward.
+
+A task (e.g. follow a velocity command, steer, reach a location) is an object the
+environment calls at fixed points of its episode loop; it never touches the engine. The
+environment passes it the character's state as a dict of ``[num_envs, ...]`` world-frame
+tensors, :data:`CHAR_STATE_KEYS`.
+
+The env YAML names the task under a ``task`` mapping with ``task_name`` and the task's
+own keys::
+
+    task:
+      task_name: steering      # a registered name
+      ...                      # the task's keys
+
+Adding a task: write a module with a :class:`Task` subclass decorated with
+``@register_task("name")`` and add the module to :data:`TASKS`' list.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Any, Dict, List
+
+from torch import Tensor
+
+from mimickit.envs.char_obs import ObsTerm
+from mimickit.util.registry import Registry
+
+# The character state handed to tasks, world frame, ``[num_envs, ...]``:
+# root_pos [3] m, root_rot [4], root_vel [3] m/s, root_ang_vel [3] rad/s, dof_pos [num_dofs] rad,
+# dof_vel [num_dofs] rad/s, body_pos [num_bodies, 3] m, body_rot [num_bodies, 4],
+# body_vel [num_bodies, 3] m/s, body_ang_vel [num_bodies, 3] rad/s, ground_contacts [num_bodies] bool.
+CHAR_STATE_KEYS = ("root_pos", "root_rot", "root_vel", "root_ang_vel", "dof_pos", "dof_vel", "body_pos",
+                   "body_rot", "body_vel", "body_ang_vel", "ground_contacts")
+
+TASKS = Registry("task", "task_name", [])
+register_task = TASKS.register
+
+
+class Task(abc.ABC):
+    """A goal for ``num_envs`` characters; the environment calls, in order:
+
+    - :meth:`reset` for the envs that start an episode (after their character is placed);
+    - each control step, after the physics: :meth:`update` (e.g. draw a new goal on a
+      timer), then :meth:`obs_terms` and :meth:`reward` of the new state.
+
+    Args:
+        config: the YAML mapping under ``task`` without ``task_name``.
+        config_file: the env YAML, for messages.
+        num_envs, device: as the environment's.
+        control_dt: s per control step.
+
+    Raises:
+        MimicKitError: on a bad key or value (naming ``config_file`` and the key).
+    """
+
+    def __init__(self, config: Dict[str, Any], config_file: str, num_envs: int, device: str, control_dt: float):
+        self.num_envs = num_envs
+        self.device = device
+        self.control_dt = control_dt
+
+    def reset(self, env_ids: Tensor, state: Dict[str, Tensor]) -> None:
+        """Start new goals in ``env_ids`` (long ``[k]``); ``state`` is every env's."""
+
+    def update(self, state: Dict[str, Tensor]) -> None:
+        """Advance the goals by one control step, before :meth:`obs_terms` and :meth:`reward`."""
+
+    @abc.abstractmethod
+    def obs_terms(self, state: Dict[str, Tensor]) -> List[ObsTerm]:
+        """The goal as named observation parts, each ``[num_envs, width]``, appended to the env's."""
+
+    @abc.abstractmethod
+    def reward(self, state: Dict[str, Tensor]) -> Tensor:
+        """``[num_envs]`` task reward of the current state."""
+
+
+def build_task(config: Dict[str, Any], config_file: str, num_envs: int, device: str, control_dt: float) -> Task:
+    """The task that ``config["task_name"]`` names (see the module docstring).
+
+    Raises:
+        MimicKitError: ``task_name`` missing or unknown (listing the known names), or a
+            bad key of the task.
+    """
+    config = dict(config)
+    task_class = TASKS.lookup(config, "{}: key 'task'".format(config_file))
+    config.pop(TASKS.key)
+    return task_class(config=config, config_file=config_file, num_envs=num_envs, device=device,
+                      control_dt=control_dt)
+
