@@ -123,18 +123,6 @@ class AMPEnv(CharEnv):
         self.motion_ids = torch.full((num_envs,), -1, dtype=torch.long, device=device)
         self.motion_start = torch.zeros(num_envs, device=device)
 
-    # ----------------------------------------------------------------- spaces
-    def get_action_space(self) -> BoxSpace:
-        """PD targets (rad) within the dof limits, neutral at the default pose; or torques (N·m)."""
-        if self.engine.control_mode == "torque":
-            limit = self.engine.get_torque_limits(self.char_id)
-            return BoxSpace(low=-limit, high=limit, neutral=torch.zeros_like(limit))
-        low, high = self.engine.get_dof_limits(self.char_id)
-        return BoxSpace(low=low, high=high, neutral=torch.zeros_like(low).clamp(low, high))
-
-    def get_obs_space(self) -> BoxSpace:
-        return BoxSpace.unbounded(self._compute_obs().shape[-1], self.device)
-
     def get_amp_obs_space(self) -> BoxSpace:
         """The space of one flattened AMP observation, shape ``(amp_obs_dim,)``."""
         return BoxSpace.unbounded(self.amp_obs_dim, self.device)
@@ -205,9 +193,6 @@ class AMPEnv(CharEnv):
         zeros3 = torch.zeros(k, 3, device=self.device)
         self.set_char_state(self.char_id, env_ids, root_pos, root_rot, zeros3, zeros3, dof_pos,
                             torch.zeros_like(dof_pos))
-
-    def _apply_action(self, action: Tensor) -> None:
-        self.engine.set_cmd(self.char_id, action)
 
     def _update_state(self) -> None:
         """Read the simulated state and compute its AMP frame (the stack is advanced by

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.engines.engine_builder import build_engine
-from mimickit.envs.base_env import BaseEnv, DoneFlags
+from mimickit.envs.base_env import BaseEnv, BoxSpace, DoneFlags
 from mimickit.util.errors import MimicKitError, require_file
 from mimickit.util.video import VideoWriter
 
@@ -124,6 +124,20 @@ class CharEnv(BaseEnv):
                     config_file, key, name, self.kin_char_model.file, ", ".join(bodies)))
         return torch.tensor([bodies.index(n) for n in names], dtype=torch.long, device=self.device)
 
+    # ----------------------------------------------------------------- spaces
+    def get_action_space(self) -> BoxSpace:
+        """PD targets (rad) within the dof limits, neutral at the default pose, in ``pos``
+        control mode; torques (N·m) within the torque limits in ``torque`` mode."""
+        if self.engine.control_mode == "torque":
+            limit = self.engine.get_torque_limits(self.char_id)
+            return BoxSpace(low=-limit, high=limit, neutral=torch.zeros_like(limit))
+        low, high = self.engine.get_dof_limits(self.char_id)
+        return BoxSpace(low=low, high=high, neutral=torch.zeros_like(low).clamp(low, high))
+
+    def get_obs_space(self) -> BoxSpace:
+        """Unbounded, of the size of the current observation."""
+        return BoxSpace.unbounded(self._compute_obs().shape[-1], self.device)
+
     # ----------------------------------------------------------------- character state
     def set_char_state(self, char_id: int, env_ids: Tensor, root_pos: Tensor, root_rot: Tensor,
                        root_vel: Tensor, root_ang_vel: Tensor, dof_pos: Tensor, dof_vel: Tensor) -> None:
@@ -140,9 +154,9 @@ class CharEnv(BaseEnv):
     def _reset_envs(self, env_ids: Tensor) -> None:
         """Put the characters of ``env_ids`` in their initial state."""
 
-    @abc.abstractmethod
     def _apply_action(self, action: Tensor) -> None:
-        """Turn ``[num_envs, action_dim]`` actions into engine commands."""
+        """Send ``[num_envs, action_dim]`` actions to the engine as the character's commands."""
+        self.engine.set_cmd(self.char_id, action)
 
     @abc.abstractmethod
     def _compute_obs(self) -> Tensor:

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from mimickit.anim.motion_lib import MotionLib
 from mimickit.envs import char_obs, deepmimic_rewards
-from mimickit.envs.base_env import BoxSpace, DoneFlags, ObsSlice
+from mimickit.envs.base_env import DoneFlags, ObsSlice
 from mimickit.envs.char_env import CharEnv
 from mimickit.envs.env_builder import register_env
 from mimickit.util import torch_util
@@ -97,18 +97,6 @@ class DeepMimicEnv(CharEnv):
         dof_w = torch.repeat_interleave(joint_w, kin.joint_num_dofs.to(self.device))
         return joint_w, dof_w
 
-    # ----------------------------------------------------------------- spaces
-    def get_action_space(self) -> BoxSpace:
-        """PD targets (rad) within the dof limits, neutral at the default pose; or torques (N·m)."""
-        if self.engine.control_mode == "torque":
-            limit = self.engine.get_torque_limits(self.char_id)
-            return BoxSpace(low=-limit, high=limit, neutral=torch.zeros_like(limit))
-        low, high = self.engine.get_dof_limits(self.char_id)
-        return BoxSpace(low=low, high=high, neutral=torch.zeros_like(low).clamp(low, high))
-
-    def get_obs_space(self) -> BoxSpace:
-        return BoxSpace.unbounded(self._compute_obs().shape[-1], self.device)
-
     # ----------------------------------------------------------------- episode
     def _reset_envs(self, env_ids: Tensor) -> None:
         motion_ids = self.motion_lib.sample_motions(len(env_ids)).to(self.device)
@@ -124,9 +112,6 @@ class DeepMimicEnv(CharEnv):
         dof_vel = self.kin_char_model.joint_dof_vel_to_dof_vel(dof_pos, joint_dof_vel)
         self.set_char_state(self.char_id, env_ids, root_pos, root_rot, root_vel, root_ang_vel,
                             dof_pos, dof_vel)
-
-    def _apply_action(self, action: Tensor) -> None:
-        self.engine.set_cmd(self.char_id, action)
 
     def _update_state(self) -> None:
         """Read the simulated state and look up the reference now and at the target steps."""
