@@ -12,13 +12,12 @@ numpy arrays, e.g. the commanded root velocity of a generated gait.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from typing import Dict, List, Optional
 
 import numpy as np
 
+from mimickit.util.atomic_file import atomic_write
 from mimickit.util.errors import MimicKitError, require_file
 
 LOOP_MODES = ("clamp", "wrap")
@@ -102,21 +101,12 @@ class Motion:
 
     def save(self, path: str) -> None:
         """Write the clip atomically (temporary file, then rename)."""
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
         arrays = {"format_version": np.array(FORMAT_VERSION), "fps": np.array(self.fps),
                   "loop_mode": np.array(self.loop_mode), "frames": self.frames,
                   "dof_names": np.array(self.dof_names)}
         arrays.update({_EXTRA_PREFIX + k: v for k, v in self.extras.items()})
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                _write_npz(f, arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_write(path) as f:
+            _write_npz(f, arrays)
 
     @classmethod
     def load(cls, path: str) -> "Motion":

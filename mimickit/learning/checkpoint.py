@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 import random
 import re
-import tempfile
 from typing import Any, Dict
 
 import numpy as np
 import torch
 
+from mimickit.util.atomic_file import atomic_write
 from mimickit.util.errors import MimicKitError
 
 FORMAT = "mimickit.checkpoint"
@@ -60,21 +60,10 @@ def save_checkpoint(path: str, agent_name: str, content: Dict[str, Any]) -> None
     The folder of ``path`` is created when missing. The file is written to a temporary
     name in the same folder, flushed to disk and renamed over ``path``.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     checkpoint = {"format": FORMAT, "version": VERSION, "agent_name": agent_name, "rng": get_rng_state()}
     checkpoint.update(content)
-    fd, tmp_path = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    with atomic_write(path) as f:
+        torch.save(checkpoint, f)
 
 
 def load_checkpoint(path: str, agent_name: str, map_location: str = "cpu") -> Dict[str, Any]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 from typing import Callable, Dict, List, Optional
 
@@ -11,6 +10,7 @@ import torch
 from torch import Tensor
 
 from mimickit.envs.base_env import BaseEnv, DoneFlags
+from mimickit.util.atomic_file import atomic_write
 
 
 def episode_shares(num_episodes: int, num_envs: int, device: str = "cpu") -> Tensor:
@@ -88,8 +88,6 @@ def write_eval(stats: Dict[str, float], path: str) -> None:
     width = max(len(k) for k in stats)
     for key, value in stats.items():
         print("{}  {}".format(key.ljust(width), "{:.4f}".format(value) if isinstance(value, float) else value))
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with atomic_write(path, "w") as f:
         json.dump(stats, f, indent=2)
-    os.replace(tmp, path)
     print("wrote " + path)

@@ -38,6 +38,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from mimickit.envs.base_env import BaseEnv, DoneFlags
+from mimickit.util.atomic_file import atomic_write
 from mimickit.util.errors import MimicKitError
 
 ONNX_FILE = "policy.onnx"
@@ -328,10 +329,8 @@ def export_policy(agent: Any, env: BaseEnv, out_dir: str, configs: Dict[str, str
             shutil.copyfile(path, dst)
     if verify_obs is not None:
         sidecar["verification"] = verify_export(policy, out_dir, verify_obs)
-    tmp = os.path.join(out_dir, SIDECAR_FILE + ".tmp")
-    with open(tmp, "w") as f:
+    with atomic_write(os.path.join(out_dir, SIDECAR_FILE), "w") as f:
         json.dump(sidecar, f, indent=1)
-    os.replace(tmp, os.path.join(out_dir, SIDECAR_FILE))
     return sidecar
 
 

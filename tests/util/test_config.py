@@ -138,3 +138,4 @@ def test_empty_yaml_file_is_an_empty_mapping(tmp_path):
     path = tmp_path / "empty.yaml"
     path.write_text("# nothing\n")
     assert load_yaml(str(path)) == {}
+
