@@ -104,9 +104,7 @@ class AMPEnv(CharEnv):
         kin = self.kin_char_model
         self.motion_lib = MotionLib(cfg.motion_file, kin, device)
         self._key_ids = self.body_ids(cfg.key_bodies, "key_bodies", config_file)
-        contact_ids = self.body_ids(cfg.contact_bodies, "contact_bodies", config_file)
-        self._fail_contact = torch.ones(kin.num_bodies, dtype=torch.bool, device=device)
-        self._fail_contact[contact_ids] = False
+        self._fail_contact = self.fall_contact_mask(cfg.contact_bodies, config_file)
         self._dof_layout = amp_obs.amp_dof_layout(kin, device)
         self.task = None  # type: Optional[Task]
         if cfg.task is not None:

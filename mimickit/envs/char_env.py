@@ -124,6 +124,13 @@ class CharEnv(BaseEnv):
                     config_file, key, name, self.kin_char_model.file, ", ".join(bodies)))
         return torch.tensor([bodies.index(n) for n in names], dtype=torch.long, device=self.device)
 
+    def fall_contact_mask(self, contact_bodies: List[str], config_file: str) -> Tensor:
+        """``[num_bodies]`` bool: the bodies whose ground contact is a fall (early
+        termination), i.e. all but ``contact_bodies`` (config key ``contact_bodies``)."""
+        mask = torch.ones(self.kin_char_model.num_bodies, dtype=torch.bool, device=self.device)
+        mask[self.body_ids(contact_bodies, "contact_bodies", config_file)] = False
+        return mask
+
     # ----------------------------------------------------------------- spaces
     def get_action_space(self) -> BoxSpace:
         """PD targets (rad) within the dof limits, neutral at the default pose, in ``pos``

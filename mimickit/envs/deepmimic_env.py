@@ -75,9 +75,7 @@ class DeepMimicEnv(CharEnv):
         kin = self.kin_char_model
         self.motion_lib = MotionLib(cfg.motion_file, kin, device)
         self._key_ids = self.body_ids(cfg.key_bodies, "key_bodies", config_file)
-        contact_ids = self.body_ids(cfg.contact_bodies, "contact_bodies", config_file)
-        self._fail_contact = torch.ones(kin.num_bodies, dtype=torch.bool, device=device)
-        self._fail_contact[contact_ids] = False
+        self._fail_contact = self.fall_contact_mask(cfg.contact_bodies, config_file)
         self._joint_err_w, self._dof_err_w = self._joint_weights(cfg.joint_err_w, config_file)
         self._tar_steps = torch.tensor(cfg.tar_obs_steps, dtype=torch.float32, device=device)
         self._ref_offset = torch.tensor(cfg.ref_char_offset, dtype=torch.float32, device=device)
