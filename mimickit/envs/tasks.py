@@ -32,7 +32,7 @@ from mimickit.util.registry import Registry
 CHAR_STATE_KEYS = ("root_pos", "root_rot", "root_vel", "root_ang_vel", "dof_pos", "dof_vel", "body_pos",
                    "body_rot", "body_vel", "body_ang_vel", "ground_contacts")
 
-TASKS = Registry("task", "task_name", [])
+TASKS = Registry("task", "task_name", ["mimickit.envs.locomotion_tasks"])
 register_task = TASKS.register
 
 

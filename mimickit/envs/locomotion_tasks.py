@@ -1,0 +1,340 @@
+"""Locomotion tasks for AMP: follow a velocity command, steer, reach a location.
+
+Each task draws goals per env, shows them to the policy in the root's **heading frame**
+(world rotated by the root's yaw, Z-up), so observations do not change when the whole
+scene turns about the vertical axis, and scores the state with a reward in [0, sum of
+weights]. The rewards are pure functions of tensors (tested against hand computations);
+the :class:`~mimickit.envs.tasks.Task` classes only hold and resample goals.
+
+Goals on a timer are redrawn every ``resample_time`` s, counted in whole control steps
+(``round(resample_time / control_dt)``, at least 1) per env, and on reset.
+
+Sources:
+- ``velocity_command``: the command-tracking rewards of legged_gym (Rudin et al. 2022,
+  "Learning to Walk in Minutes Using Massively Parallel Deep RL", ``tracking_lin_vel`` /
+  ``tracking_ang_vel``: exp(-err^2 / sigma)).
+- ``steering``: the target-heading reward of AMP (Peng et al. 2021, Sec. 7.1) plus the
+  facing term of the steering ("heading") task of ASE (Peng et al. 2022).
+- ``location``: the target-location reward of AMP (Peng et al. 2021, Sec. 7.1).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Dict, List
+
+import torch
+from torch import Tensor
+
+from mimickit.envs.char_obs import ObsTerm
+from mimickit.envs.tasks import Task, register_task
+from mimickit.util import torch_util
+from mimickit.util.config import from_dict
+from mimickit.util.errors import MimicKitError
+
+
+# ---------------------------------------------------------------------- pure functions
+def to_heading_xy(root_rot: Tensor, vec_xy: Tensor) -> Tensor:
+    """``[n, 2]``: horizontal world vectors ``vec_xy`` (``[n, 2]``) in the heading frame of ``root_rot`` (``[n, 4]``)."""
+    vec = torch.cat([vec_xy, torch.zeros_like(vec_xy[:, :1])], dim=-1)
+    return torch_util.quat_rotate(torch_util.calc_heading_quat_inv(root_rot), vec)[:, :2]
+
+
+def angle_to_dir(angle: Tensor) -> Tensor:
+    """``[n, 2]`` unit vectors (cos, sin) of yaw angles ``angle`` (``[n]`` rad, about +z from +x)."""
+    return torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)
+
+
+def velocity_command_reward(lin_vel_xy: Tensor, ang_vel_z: Tensor, command: Tensor, lin_w: float,
+                            lin_sigma: float, ang_w: float, ang_sigma: float) -> Tensor:
+    """legged_gym command tracking (Rudin et al. 2022):
+    ``lin_w * exp(-|v_xy - cmd_xy|^2 / lin_sigma) + ang_w * exp(-(w_z - cmd_wz)^2 / ang_sigma)``.
+
+    Args:
+        lin_vel_xy: ``[n, 2]`` m/s root velocity in the heading frame (forward, left).
+        ang_vel_z: ``[n]`` rad/s root yaw rate.
+        command: ``[n, 3]`` forward m/s, lateral m/s, yaw rate rad/s.
+        lin_sigma: (m/s)^2; ang_sigma: (rad/s)^2.
+
+    Returns:
+        ``[n]``.
+    """
+    lin_err = torch.sum(torch.square(lin_vel_xy - command[:, :2]), dim=-1)
+    ang_err = torch.square(ang_vel_z - command[:, 2])
+    return lin_w * torch.exp(-lin_err / lin_sigma) + ang_w * torch.exp(-ang_err / ang_sigma)
+
+
+def steering_reward(root_vel_xy: Tensor, facing_xy: Tensor, tar_dir: Tensor, tar_speed: Tensor,
+                    tar_facing: Tensor, vel_w: float, facing_w: float, vel_scale: float) -> Tensor:
+    """Steering: move along ``tar_dir`` at ``tar_speed`` while facing ``tar_facing``.
+
+    ``vel_w * exp(-vel_scale * max(0, tar_speed - v·tar_dir)^2) + facing_w * max(0, facing·tar_facing)``:
+    the velocity term is AMP's target-heading reward (Peng et al. 2021, Sec. 7.1: weight
+    scale 0.25, no penalty for going faster than the target); the facing term is the
+    cosine of the facing error clipped at 0, as in ASE's steering task (Peng et al. 2022;
+    weights 0.7 / 0.3).
+
+    Args:
+        root_vel_xy: ``[n, 2]`` m/s horizontal root velocity (any frame shared with the directions).
+        facing_xy: ``[n, 2]`` unit horizontal facing direction of the root (its heading).
+        tar_dir, tar_facing: ``[n, 2]`` unit target travel and facing directions.
+        tar_speed: ``[n]`` m/s.
+        vel_scale: 1/(m/s)^2.
+
+    Returns:
+        ``[n]``.
+    """
+    speed_err = torch.clamp(tar_speed - torch.sum(root_vel_xy * tar_dir, dim=-1), min=0.0)
+    facing = torch.clamp(torch.sum(facing_xy * tar_facing, dim=-1), min=0.0)
+    return vel_w * torch.exp(-vel_scale * torch.square(speed_err)) + facing_w * facing
+
+
+def location_reward(root_pos_xy: Tensor, root_vel_xy: Tensor, tar_pos_xy: Tensor, tar_speed: float,
+                    pos_w: float, vel_w: float, pos_scale: float) -> Tensor:
+    """AMP target location (Peng et al. 2021, Sec. 7.1):
+    ``pos_w * exp(-pos_scale * |tar - root|^2) + vel_w * exp(-max(0, tar_speed - v·d)^2)``
+    with ``d`` the unit horizontal direction from the root to the target (the velocity term
+    is 1 where the root stands on the target, ``d`` being undefined there).
+
+    Args:
+        root_pos_xy, tar_pos_xy: ``[n, 2]`` m, world.
+        root_vel_xy: ``[n, 2]`` m/s, world.
+        tar_speed: m/s; pos_scale: 1/m^2.
+
+    Returns:
+        ``[n]``.
+    """
+    delta = tar_pos_xy - root_pos_xy
+    dist_sq = torch.sum(torch.square(delta), dim=-1)
+    dist = torch.sqrt(dist_sq)
+    tar_dir = delta / torch.clamp(dist, min=1e-6).unsqueeze(-1)
+    speed_err = torch.clamp(tar_speed - torch.sum(root_vel_xy * tar_dir, dim=-1), min=0.0)
+    speed_err = torch.where(dist > 1e-6, speed_err, torch.zeros_like(speed_err))
+    return pos_w * torch.exp(-pos_scale * dist_sq) + vel_w * torch.exp(-torch.square(speed_err))
+
+
+# ---------------------------------------------------------------------- configs
+def _check_range(values: List[float], source: str, key: str) -> None:
+    if len(values) != 2 or values[0] > values[1]:
+        raise MimicKitError("{}: key '{}': expected [low, high] with low <= high, got {}".format(
+            source, key, values))
+
+
+def _check_positive(value: float, source: str, key: str) -> None:
+    if not value > 0.0:
+        raise MimicKitError("{}: key '{}': expected a positive number, got {}".format(source, key, value))
+
+
+def _uniform(low_high: List[float], n: int, device: str) -> Tensor:
+    """``[n]`` uniform samples in ``[low, high]``."""
+    low, high = low_high
+    return low + (high - low) * torch.rand(n, device=device)
+
+
+def _steps(resample_time: float, control_dt: float) -> int:
+    return max(1, int(round(resample_time / control_dt)))
+
+
+@dataclasses.dataclass
+class VelocityCommandConfig:
+    """``velocity_command`` keys.
+
+    Attributes:
+        lin_vel_x, lin_vel_y: [low, high] m/s forward / leftward command in the heading frame.
+        ang_vel_z: [low, high] rad/s yaw-rate command.
+        resample_time: s between commands.
+        lin_w, ang_w: reward weights; lin_sigma (m/s)^2, ang_sigma (rad/s)^2: tolerances
+            (legged_gym's defaults: weights 1.0 / 0.5, sigma 0.25).
+    """
+
+    lin_vel_x: List[float] = dataclasses.field(default_factory=lambda: [0.0, 1.5])
+    lin_vel_y: List[float] = dataclasses.field(default_factory=lambda: [-0.5, 0.5])
+    ang_vel_z: List[float] = dataclasses.field(default_factory=lambda: [-1.0, 1.0])
+    resample_time: float = 5.0
+    lin_w: float = 1.0
+    lin_sigma: float = 0.25
+    ang_w: float = 0.5
+    ang_sigma: float = 0.25
+
+    def validate(self, source: str) -> None:
+        for key in ("lin_vel_x", "lin_vel_y", "ang_vel_z"):
+            _check_range(getattr(self, key), source, key)
+        for key in ("resample_time", "lin_sigma", "ang_sigma"):
+            _check_positive(getattr(self, key), source, key)
+
+
+@dataclasses.dataclass
+class SteeringConfig:
+    """``steering`` keys.
+
+    Attributes:
+        tar_speed: [low, high] m/s target speed along the target direction.
+        resample_time: s between goals (direction, speed and facing redrawn, uniformly).
+        vel_w, facing_w: reward weights; vel_scale: 1/(m/s)^2 (AMP: 0.25).
+    """
+
+    tar_speed: List[float] = dataclasses.field(default_factory=lambda: [0.0, 3.0])
+    resample_time: float = 5.0
+    vel_w: float = 0.7
+    facing_w: float = 0.3
+    vel_scale: float = 0.25
+
+    def validate(self, source: str) -> None:
+        _check_range(self.tar_speed, source, "tar_speed")
+        _check_positive(self.resample_time, source, "resample_time")
+
+
+@dataclasses.dataclass
+class LocationConfig:
+    """``location`` keys.
+
+    Attributes:
+        max_dist: m, targets are drawn uniformly on the disk of this radius about the root.
+        reach_dist: m, a target this close to the root (horizontally) is replaced.
+        tar_speed: m/s speed toward the target the velocity term asks for (AMP: 1).
+        pos_w, vel_w: reward weights (AMP: 0.7 / 0.3); pos_scale: 1/m^2 (AMP: 0.5).
+    """
+
+    max_dist: float = 10.0
+    reach_dist: float = 0.5
+    tar_speed: float = 1.0
+    pos_w: float = 0.7
+    vel_w: float = 0.3
+    pos_scale: float = 0.5
+
+    def validate(self, source: str) -> None:
+        _check_positive(self.max_dist, source, "max_dist")
+        if not 0.0 <= self.reach_dist < self.max_dist:
+            raise MimicKitError("{}: key 'reach_dist': expected 0 <= reach_dist < max_dist ({}), got {}".format(
+                source, self.max_dist, self.reach_dist))
+
+
+# ---------------------------------------------------------------------- tasks
+@register_task("velocity_command")
+class VelocityCommandTask(Task):
+    """Track a forward / lateral speed and yaw rate command in the heading frame (legged_gym).
+
+    Attributes:
+        command: ``[num_envs, 3]`` forward m/s, lateral m/s, yaw rate rad/s.
+        steps_left: ``[num_envs]`` long, control steps until the next command.
+    """
+
+    def __init__(self, config: Dict[str, Any], config_file: str, num_envs: int, device: str, control_dt: float):
+        super().__init__(config, config_file, num_envs, device, control_dt)
+        self.cfg = from_dict(VelocityCommandConfig, config, "{} (task)".format(config_file))
+        self.resample_steps = _steps(self.cfg.resample_time, control_dt)
+        self.command = torch.zeros(num_envs, 3, device=device)
+        self.steps_left = torch.full((num_envs,), self.resample_steps, dtype=torch.long, device=device)
+
+    def _resample(self, env_ids: Tensor) -> None:
+        n = len(env_ids)
+        self.command[env_ids] = torch.stack([_uniform(self.cfg.lin_vel_x, n, self.device),
+                                             _uniform(self.cfg.lin_vel_y, n, self.device),
+                                             _uniform(self.cfg.ang_vel_z, n, self.device)], dim=-1)
+        self.steps_left[env_ids] = self.resample_steps
+
+    def reset(self, env_ids: Tensor, state: Dict[str, Tensor]) -> None:
+        self._resample(env_ids)
+
+    def update(self, state: Dict[str, Tensor]) -> None:
+        self.steps_left -= 1
+        self._resample(torch.nonzero(self.steps_left <= 0).flatten())
+
+    def obs_terms(self, state: Dict[str, Tensor]) -> List[ObsTerm]:
+        return [ObsTerm("command_lin_vel", self.command[:, :2].clone(), "m/s", "heading"),
+                ObsTerm("command_ang_vel", self.command[:, 2:].clone(), "rad/s", "heading")]
+
+    def reward(self, state: Dict[str, Tensor]) -> Tensor:
+        lin_vel = to_heading_xy(state["root_rot"], state["root_vel"][:, :2])
+        c = self.cfg
+        return velocity_command_reward(lin_vel, state["root_ang_vel"][:, 2], self.command,
+                                       c.lin_w, c.lin_sigma, c.ang_w, c.ang_sigma)
+
+
+@register_task("steering")
+class SteeringTask(Task):
+    """Travel along a target direction at a target speed while facing a target direction
+    (AMP target heading + ASE facing; see :func:`steering_reward`).
+
+    Attributes:
+        tar_dir, tar_facing: ``[num_envs, 2]`` unit world horizontal directions.
+        tar_speed: ``[num_envs]`` m/s.
+        steps_left: ``[num_envs]`` long, control steps until the next goal.
+    """
+
+    def __init__(self, config: Dict[str, Any], config_file: str, num_envs: int, device: str, control_dt: float):
+        super().__init__(config, config_file, num_envs, device, control_dt)
+        self.cfg = from_dict(SteeringConfig, config, "{} (task)".format(config_file))
+        self.resample_steps = _steps(self.cfg.resample_time, control_dt)
+        self.tar_dir = angle_to_dir(torch.zeros(num_envs, device=device))
+        self.tar_facing = self.tar_dir.clone()
+        self.tar_speed = torch.zeros(num_envs, device=device)
+        self.steps_left = torch.full((num_envs,), self.resample_steps, dtype=torch.long, device=device)
+
+    def _resample(self, env_ids: Tensor) -> None:
+        n = len(env_ids)
+        self.tar_dir[env_ids] = angle_to_dir(_uniform([-math.pi, math.pi], n, self.device))
+        self.tar_facing[env_ids] = angle_to_dir(_uniform([-math.pi, math.pi], n, self.device))
+        self.tar_speed[env_ids] = _uniform(self.cfg.tar_speed, n, self.device)
+        self.steps_left[env_ids] = self.resample_steps
+
+    def reset(self, env_ids: Tensor, state: Dict[str, Tensor]) -> None:
+        self._resample(env_ids)
+
+    def update(self, state: Dict[str, Tensor]) -> None:
+        self.steps_left -= 1
+        self._resample(torch.nonzero(self.steps_left <= 0).flatten())
+
+    def obs_terms(self, state: Dict[str, Tensor]) -> List[ObsTerm]:
+        rot = state["root_rot"]
+        return [ObsTerm("tar_dir", to_heading_xy(rot, self.tar_dir), "1", "heading"),
+                ObsTerm("tar_speed", self.tar_speed.unsqueeze(-1).clone(), "m/s", "none"),
+                ObsTerm("tar_facing", to_heading_xy(rot, self.tar_facing), "1", "heading")]
+
+    def reward(self, state: Dict[str, Tensor]) -> Tensor:
+        facing = angle_to_dir(torch_util.calc_heading(state["root_rot"]))
+        c = self.cfg
+        return steering_reward(state["root_vel"][:, :2], facing, self.tar_dir, self.tar_speed, self.tar_facing,
+                               c.vel_w, c.facing_w, c.vel_scale)
+
+
+@register_task("location")
+class LocationTask(Task):
+    """Walk to a target point on the ground (AMP target location; see :func:`location_reward`).
+
+    Attributes:
+        tar_pos: ``[num_envs, 2]`` m, world horizontal target position; redrawn on reset and
+            once the root is within ``reach_dist`` of it.
+    """
+
+    def __init__(self, config: Dict[str, Any], config_file: str, num_envs: int, device: str, control_dt: float):
+        super().__init__(config, config_file, num_envs, device, control_dt)
+        self.cfg = from_dict(LocationConfig, config, "{} (task)".format(config_file))
+        self.tar_pos = torch.zeros(num_envs, 2, device=device)
+
+    def _resample(self, env_ids: Tensor, root_pos: Tensor) -> None:
+        """Targets uniform on the disk of radius ``max_dist`` about ``root_pos`` (``[k, 3]``), outside ``reach_dist``."""
+        n = len(env_ids)
+        c = self.cfg
+        # Area-uniform radius on the annulus [reach_dist, max_dist].
+        u = torch.rand(n, device=self.device)
+        radius = torch.sqrt(c.reach_dist ** 2 + u * (c.max_dist ** 2 - c.reach_dist ** 2))
+        angle = _uniform([-math.pi, math.pi], n, self.device)
+        self.tar_pos[env_ids] = root_pos[:, :2] + radius.unsqueeze(-1) * angle_to_dir(angle)
+
+    def reset(self, env_ids: Tensor, state: Dict[str, Tensor]) -> None:
+        self._resample(env_ids, state["root_pos"][env_ids])
+
+    def update(self, state: Dict[str, Tensor]) -> None:
+        dist = torch.linalg.norm(self.tar_pos - state["root_pos"][:, :2], dim=-1)
+        reached = torch.nonzero(dist < self.cfg.reach_dist).flatten()
+        self._resample(reached, state["root_pos"][reached])
+
+    def obs_terms(self, state: Dict[str, Tensor]) -> List[ObsTerm]:
+        local = to_heading_xy(state["root_rot"], self.tar_pos - state["root_pos"][:, :2])
+        return [ObsTerm("tar_pos", local, "m", "heading")]
+
+    def reward(self, state: Dict[str, Tensor]) -> Tensor:
+        c = self.cfg
+        return location_reward(state["root_pos"][:, :2], state["root_vel"][:, :2], self.tar_pos, c.tar_speed,
+                               c.pos_w, c.vel_w, c.pos_scale)
