@@ -159,7 +159,7 @@ class AMPEnv(CharEnv):
             start = self.motion_lib.sample_time(motion_ids)
             self.motion_ids[rsi_ids] = motion_ids
             self.motion_start[rsi_ids] = start
-            self._set_motion_state(rsi_ids, motion_ids, start)
+            self.set_char_to_motion(self.motion_lib, rsi_ids, motion_ids, start)
         if len(default_ids) > 0:
             self._set_default_pose(default_ids)
 
@@ -172,14 +172,6 @@ class AMPEnv(CharEnv):
         self._amp_history[env_ids] = history
         if self.task is not None:
             self.task.reset(env_ids, self._sim)
-
-    def _set_motion_state(self, env_ids: Tensor, motion_ids: Tensor, times: Tensor) -> None:
-        """Put the characters of ``env_ids`` in their clip's state at ``times`` (``[k]`` s)."""
-        root_pos, root_rot, root_vel, root_ang_vel, joint_rot, joint_dof_vel = \
-            self.motion_lib.calc_motion_frame(motion_ids, times)
-        dof_pos = self.kin_char_model.joint_rot_to_dof_pos(joint_rot)
-        dof_vel = self.kin_char_model.joint_dof_vel_to_dof_vel(dof_pos, joint_dof_vel)
-        self.set_char_state(self.char_id, env_ids, root_pos, root_rot, root_vel, root_ang_vel, dof_pos, dof_vel)
 
     def _set_default_pose(self, env_ids: Tensor) -> None:
         """The MJCF's root placement, every dof at 0 (within its limits), at rest."""

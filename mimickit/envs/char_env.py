@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from mimickit.anim.kin_char_model import KinCharModel
+from mimickit.anim.motion_lib import MotionLib
 from mimickit.engines.engine_builder import build_engine
 from mimickit.envs.base_env import BaseEnv, BoxSpace, DoneFlags
 from mimickit.util.errors import MimicKitError, require_file
@@ -155,6 +156,17 @@ class CharEnv(BaseEnv):
         self.engine.set_root_ang_vel(char_id, env_ids, root_ang_vel)
         self.engine.set_dof_pos(char_id, env_ids, dof_pos)
         self.engine.set_dof_vel(char_id, env_ids, dof_vel)
+
+    def set_char_to_motion(self, motion_lib: MotionLib, env_ids: Tensor, motion_ids: Tensor,
+                           times: Tensor) -> None:
+        """Put the simulated character of ``env_ids`` (``[k]``) in the state of clips
+        ``motion_ids`` (``[k]``) at ``times`` (``[k]`` s): pose and velocities, converted
+        from the clip's joint rotations to the simulator's dof coordinates."""
+        root_pos, root_rot, root_vel, root_ang_vel, joint_rot, joint_dof_vel = \
+            motion_lib.calc_motion_frame(motion_ids, times)
+        dof_pos = self.kin_char_model.joint_rot_to_dof_pos(joint_rot)
+        dof_vel = self.kin_char_model.joint_dof_vel_to_dof_vel(dof_pos, joint_dof_vel)
+        self.set_char_state(self.char_id, env_ids, root_pos, root_rot, root_vel, root_ang_vel, dof_pos, dof_vel)
 
     # ----------------------------------------------------------------- task hooks
     @abc.abstractmethod

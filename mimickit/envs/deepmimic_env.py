@@ -104,12 +104,7 @@ class DeepMimicEnv(CharEnv):
             start = torch.zeros(len(env_ids), device=self.device)
         self.motion_ids[env_ids] = motion_ids
         self.motion_start[env_ids] = start
-        root_pos, root_rot, root_vel, root_ang_vel, joint_rot, joint_dof_vel = \
-            self.motion_lib.calc_motion_frame(motion_ids, start)
-        dof_pos = self.kin_char_model.joint_rot_to_dof_pos(joint_rot)
-        dof_vel = self.kin_char_model.joint_dof_vel_to_dof_vel(dof_pos, joint_dof_vel)
-        self.set_char_state(self.char_id, env_ids, root_pos, root_rot, root_vel, root_ang_vel,
-                            dof_pos, dof_vel)
+        self.set_char_to_motion(self.motion_lib, env_ids, motion_ids, start)
 
     def _update_state(self) -> None:
         """Read the simulated state and look up the reference now and at the target steps."""

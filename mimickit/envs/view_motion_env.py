@@ -56,13 +56,7 @@ class ViewMotionEnv(CharEnv):
 
     def _show_frame(self, env_ids: Tensor, dt: float = 0.0) -> None:
         """Set ``env_ids``' characters to their clip's frame at ``time + dt``."""
-        motion_ids = self.motion_ids[env_ids]
-        root_pos, root_rot, root_vel, root_ang_vel, joint_rot, joint_dof_vel = \
-            self.motion_lib.calc_motion_frame(motion_ids, self.time[env_ids] + dt)
-        dof_pos = self.kin_char_model.joint_rot_to_dof_pos(joint_rot)
-        dof_vel = self.kin_char_model.joint_dof_vel_to_dof_vel(dof_pos, joint_dof_vel)
-        self.set_char_state(self.char_id, env_ids, root_pos, root_rot, root_vel, root_ang_vel,
-                            dof_pos, dof_vel)
+        self.set_char_to_motion(self.motion_lib, env_ids, self.motion_ids[env_ids], self.time[env_ids] + dt)
 
     def _compute_obs(self) -> Tensor:
         return (self.time / self.motion_length).clamp(max=1.0).unsqueeze(-1)

@@ -116,7 +116,7 @@ def play_reference(env, times):
     def advance():
         t = env.motion_start + env.time + env.engine.control_dt
         times.append(t)
-        env._set_motion_state(torch.arange(env.num_envs), env.motion_ids, t)
+        env.set_char_to_motion(env.motion_lib, torch.arange(env.num_envs), env.motion_ids, t)
     env._advance = advance
 
 
