@@ -131,8 +131,34 @@ def _uniform(low_high: List[float], n: int, device: str) -> Tensor:
     return low + (high - low) * torch.rand(n, device=device)
 
 
-def _steps(resample_time: float, control_dt: float) -> int:
-    return max(1, int(round(resample_time / control_dt)))
+class _TimedGoalTask(Task):
+    """A task whose goal is redrawn on reset and every ``resample_time`` s per env.
+
+    Attributes:
+        resample_steps: control steps between goals, ``round(resample_time / control_dt)``
+            and at least 1.
+        steps_left: ``[num_envs]`` long, control steps until the next goal.
+    """
+
+    def _init_timer(self, resample_time: float) -> None:
+        """Set the goal period (s); subclasses call it once their config is read."""
+        self.resample_steps = max(1, int(round(resample_time / self.control_dt)))
+        self.steps_left = torch.full((self.num_envs,), self.resample_steps, dtype=torch.long, device=self.device)
+
+    def _sample_goal(self, env_ids: Tensor) -> None:
+        """Draw new goals for ``env_ids`` (``[k]`` long)."""
+        raise NotImplementedError
+
+    def _resample(self, env_ids: Tensor) -> None:
+        self._sample_goal(env_ids)
+        self.steps_left[env_ids] = self.resample_steps
+
+    def reset(self, env_ids: Tensor, state: Dict[str, Tensor]) -> None:
+        self._resample(env_ids)
+
+    def update(self, state: Dict[str, Tensor]) -> None:
+        self.steps_left -= 1
+        self._resample(torch.nonzero(self.steps_left <= 0).flatten())
 
 
 @dataclasses.dataclass
@@ -211,7 +237,7 @@ class LocationConfig:
 
 # ---------------------------------------------------------------------- tasks
 @register_task("velocity_command")
-class VelocityCommandTask(Task):
+class VelocityCommandTask(_TimedGoalTask):
     """Track a forward / lateral speed and yaw rate command in the heading frame (legged_gym).
 
     Attributes:
@@ -222,23 +248,14 @@ class VelocityCommandTask(Task):
     def __init__(self, config: Dict[str, Any], config_file: str, num_envs: int, device: str, control_dt: float):
         super().__init__(config, config_file, num_envs, device, control_dt)
         self.cfg = from_dict(VelocityCommandConfig, config, "{} (task)".format(config_file))
-        self.resample_steps = _steps(self.cfg.resample_time, control_dt)
+        self._init_timer(self.cfg.resample_time)
         self.command = torch.zeros(num_envs, 3, device=device)
-        self.steps_left = torch.full((num_envs,), self.resample_steps, dtype=torch.long, device=device)
 
-    def _resample(self, env_ids: Tensor) -> None:
+    def _sample_goal(self, env_ids: Tensor) -> None:
         n = len(env_ids)
         self.command[env_ids] = torch.stack([_uniform(self.cfg.lin_vel_x, n, self.device),
                                              _uniform(self.cfg.lin_vel_y, n, self.device),
                                              _uniform(self.cfg.ang_vel_z, n, self.device)], dim=-1)
-        self.steps_left[env_ids] = self.resample_steps
-
-    def reset(self, env_ids: Tensor, state: Dict[str, Tensor]) -> None:
-        self._resample(env_ids)
-
-    def update(self, state: Dict[str, Tensor]) -> None:
-        self.steps_left -= 1
-        self._resample(torch.nonzero(self.steps_left <= 0).flatten())
 
     def obs_terms(self, state: Dict[str, Tensor]) -> List[ObsTerm]:
         return [ObsTerm("command_lin_vel", self.command[:, :2].clone(), "m/s", "heading"),
@@ -252,7 +269,7 @@ class VelocityCommandTask(Task):
 
 
 @register_task("steering")
-class SteeringTask(Task):
+class SteeringTask(_TimedGoalTask):
     """Travel along a target direction at a target speed while facing a target direction
     (AMP target heading + ASE facing; see :func:`steering_reward`).
 
@@ -265,25 +282,16 @@ class SteeringTask(Task):
     def __init__(self, config: Dict[str, Any], config_file: str, num_envs: int, device: str, control_dt: float):
         super().__init__(config, config_file, num_envs, device, control_dt)
         self.cfg = from_dict(SteeringConfig, config, "{} (task)".format(config_file))
-        self.resample_steps = _steps(self.cfg.resample_time, control_dt)
+        self._init_timer(self.cfg.resample_time)
         self.tar_dir = angle_to_dir(torch.zeros(num_envs, device=device))
         self.tar_facing = self.tar_dir.clone()
         self.tar_speed = torch.zeros(num_envs, device=device)
-        self.steps_left = torch.full((num_envs,), self.resample_steps, dtype=torch.long, device=device)
 
-    def _resample(self, env_ids: Tensor) -> None:
+    def _sample_goal(self, env_ids: Tensor) -> None:
         n = len(env_ids)
         self.tar_dir[env_ids] = angle_to_dir(_uniform([-math.pi, math.pi], n, self.device))
         self.tar_facing[env_ids] = angle_to_dir(_uniform([-math.pi, math.pi], n, self.device))
         self.tar_speed[env_ids] = _uniform(self.cfg.tar_speed, n, self.device)
-        self.steps_left[env_ids] = self.resample_steps
-
-    def reset(self, env_ids: Tensor, state: Dict[str, Tensor]) -> None:
-        self._resample(env_ids)
-
-    def update(self, state: Dict[str, Tensor]) -> None:
-        self.steps_left -= 1
-        self._resample(torch.nonzero(self.steps_left <= 0).flatten())
 
     def obs_terms(self, state: Dict[str, Tensor]) -> List[ObsTerm]:
         rot = state["root_rot"]
