@@ -1,9 +1,13 @@
-"""Generate walk clips for a robot with placo, check them, and write a dataset YAML.
+"""Generate gait clips for a robot, check them, and write a dataset YAML.
 
-Usage (from the repository root; needs ``pip install -e ".[gait]"``)::
+The robot's settings (``tools/gait_generation/robots/<robot>.yaml``) name its
+``generator``: ``placo_biped`` (placo's walk pattern generator, needs ``pip install -e
+".[gait]"``) or ``quadruped`` (the kinematic gaits of
+:mod:`tools.gait_generation.quadruped_gait`, numpy only). Usage (from the repository root)::
 
     python tools/gait_generation/generate.py --robot duckling --preset all
     python tools/gait_generation/generate.py --robot humanoid --preset all
+    python tools/gait_generation/generate.py --robot quadruped --preset all
     python tools/gait_generation/generate.py --robot duckling --preset grid --out_dir output/walks
     python tools/gait_generation/generate.py --robot duckling --preset random --num_random 20 --seed 3
     python tools/gait_generation/generate.py --robot duckling --preset walk_forward_fast --out_dir /tmp/x
@@ -14,10 +18,14 @@ in ``tools/gait_generation/robots/<robot>.yaml``), ``grid`` (every direction x s
 idle), ``random`` (``--num_random`` commands drawn with ``--seed`` within the fast speed's
 step sizes), or one clip name (``walk_forward_medium``, ``turn_left_slow``, ``idle``, ...).
 
+For the quadruped, the clip names are the keys of ``clips`` in its settings, ``grid`` is all
+of them and ``random`` draws trot commands (see :func:`quadruped_requests`).
+
 Each clip is ``<robot>_<name>.npz`` in the output folder: one steady-state gait cycle in
 ``wrap`` mode with extras ``command`` (``[vx m/s, vy m/s, wz rad/s]``, the root velocity
 the footstep plan commands, heading frame), ``measured_root_vel`` (the clip's mean root
-velocity, same frame) and ``step_command`` (``[dx m, dy m, dtheta rad]`` per step). A clip
+velocity, same frame) and, for bipeds, ``step_command`` (``[dx m, dy m, dtheta rad]`` per
+step), for the quadruped ``foot_contacts`` (the stance schedule). A clip
 whose content is unchanged (within 1e-5) is not rewritten, so regenerating leaves the
 shipped files as they are. The quality report (see :mod:`tools.gait_generation.quality`)
 is printed after the clips; the exit code is 1 if a clip fails it, 2 on a usage error.
@@ -28,7 +36,7 @@ import argparse
 import dataclasses
 import os
 import sys
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -38,10 +46,12 @@ import yaml
 
 from mimickit.anim.motion import Motion
 from mimickit.anim.motion_lib import load_dataset
+from mimickit.util.config import load_config, load_yaml
 from mimickit.util.errors import MimicKitError
+from tools.gait_generation.quadruped_gait import QuadrupedConfig, QuadrupedGait, quadruped_requests
 from tools.gait_generation.quality import ClipChecker, ClipReport, format_report
-from tools.gait_generation.robot import (REPO_ROOT, RobotConfig, available_robots, load_robot_config,
-                                         parse_clip_name, step_command)
+from tools.gait_generation.robot import (REPO_ROOT, RobotConfig, available_robots, parse_clip_name,
+                                         robot_config_path, step_command)
 
 PRESETS = ("all", "grid", "random")
 
@@ -149,24 +159,75 @@ def write_dataset(path: str, clip_paths: Sequence[str], robot: str) -> None:
         f.write(header + body)
 
 
-def check_clips(config: RobotConfig, paths: Sequence[str]) -> List[ClipReport]:
+def _placo_producer(config: RobotConfig) -> Callable[[ClipRequest], Motion]:
+    try:
+        from tools.gait_generation.placo_walk import PlacoWalker
+    except ImportError as e:
+        raise MimicKitError(str(e))
+    walker = PlacoWalker(config)
+    return lambda request: generate_clip(walker, request)
+
+
+@dataclasses.dataclass
+class Generator:
+    """One way of making a robot's clips, chosen by the ``generator`` key of its settings.
+
+    config_class: the settings dataclass (with ``shipped``, ``out_dir``, ``dataset_file``,
+    ``path()``); requests: ``(config, preset, num_random, seed)`` -> requests with a
+    ``name``; producer: ``config`` -> a function from a request to its :class:`Motion`
+    (may import optional packages); foot_bodies: ``config`` -> the feet the checks watch.
+    """
+
+    config_class: type
+    requests: Callable[[Any, str, int, int], List[Any]]
+    producer: Callable[[Any], Callable[[Any], Motion]]
+    foot_bodies: Callable[[Any], List[str]]
+
+
+GENERATORS: Dict[str, Generator] = {
+    "placo_biped": Generator(RobotConfig, resolve_preset, _placo_producer,
+                             lambda c: [c.left_foot_body, c.right_foot_body]),
+    "quadruped": Generator(QuadrupedConfig, quadruped_requests, lambda c: QuadrupedGait(c).clip,
+                           lambda c: c.foot_bodies()),
+}
+
+
+def load_settings(robot: str) -> Tuple[Generator, Any]:
+    """The generator and settings of ``robot`` (a name under ``robots/`` or a YAML path).
+
+    Raises:
+        MimicKitError: for an unknown robot or generator (listing the known ones) or a bad key.
+    """
+    path = robot if robot.endswith((".yaml", ".yml")) else robot_config_path(robot)
+    if not os.path.isfile(path):
+        raise MimicKitError("unknown robot '{}' (no {}); known robots: {}".format(
+            robot, path, ", ".join(available_robots())))
+    name = load_yaml(path).get("generator", "placo_biped")
+    if name not in GENERATORS:
+        raise MimicKitError("{}: key 'generator': unknown generator '{}'; expected one of {}".format(
+            path, name, ", ".join(GENERATORS)))
+    generator = GENERATORS[name]
+    return generator, load_config(generator.config_class, path)
+
+
+def check_clips(config: Any, paths: Sequence[str], foot_bodies: Sequence[str]) -> List[ClipReport]:
     """Quality reports of the clips at ``paths``."""
-    checker = ClipChecker(config.path(config.char_file), [config.left_foot_body, config.right_foot_body],
-                          config.quality)
+    checker = ClipChecker(config.path(config.char_file), foot_bodies, config.quality)
     return [checker.check(Motion.load(p), os.path.splitext(os.path.basename(p))[0]) for p in paths]
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_robot_config(args.robot)
+    generator, config = load_settings(args.robot)
     robot = os.path.splitext(os.path.basename(args.robot))[0]
+    feet = generator.foot_bodies(config)
     if args.check:
         dataset = args.dataset or config.path(config.dataset_file)
         files, _ = load_dataset(dataset)
-        reports = check_clips(config, files)
+        reports = check_clips(config, files, feet)
         print(format_report(reports))
         return 0 if all(r.passed for r in reports) else 1
 
-    requests = resolve_preset(config, args.preset, args.num_random, args.seed)
+    requests = generator.requests(config, args.preset, args.num_random, args.seed)
     out_dir = args.out_dir or config.path(config.out_dir)
     if args.dataset:
         dataset = args.dataset
@@ -175,18 +236,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         dataset = os.path.join(out_dir, "{}_{}.yaml".format(robot, args.preset))
 
-    try:
-        from tools.gait_generation.placo_walk import PlacoWalker
-    except ImportError as e:
-        raise MimicKitError(str(e))
     from tqdm import tqdm
 
-    walker = PlacoWalker(config)
-    checker = ClipChecker(walker.char_file, [config.left_foot_body, config.right_foot_body], config.quality)
+    produce = generator.producer(config)
+    checker = ClipChecker(config.path(config.char_file), feet, config.quality)
     os.makedirs(out_dir, exist_ok=True)
     reports, paths, written = [], [], 0
     for request in tqdm(requests, desc="{} clips".format(robot), unit="clip"):
-        motion = generate_clip(walker, request)
+        motion = produce(request)
         path = os.path.join(out_dir, "{}_{}.npz".format(robot, request.name))
         written += save_if_changed(motion, path)
         paths.append(path)
@@ -199,11 +256,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate walk clips with placo (see the module docstring).")
+    parser = argparse.ArgumentParser(description="Generate gait clips (see the module docstring).")
     parser.add_argument("--robot", required=True,
                         help="robot name ({}) or a settings YAML".format(", ".join(available_robots())))
     parser.add_argument("--preset", default="all",
-                        help="all, grid, random, or a clip name such as walk_forward_medium or idle")
+                        help="all, grid, random, or a clip name such as walk_forward_medium, idle or "
+                             "trot_forward_fast")
     parser.add_argument("--out_dir", default=None, help="folder for the clips (default: the robot's out_dir)")
     parser.add_argument("--dataset", default=None, help="dataset YAML to write (or to check with --check)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random preset")

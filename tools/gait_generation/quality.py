@@ -16,7 +16,14 @@ the bodies and geoms. Checks (limits in :class:`~tools.gait_generation.robot.Qua
 - **velocity** (clips with a ``command`` extra ``[vx, vy, wz]``): the clip's mean root
   velocity in the heading frame (:func:`measure_root_velocity`) within ``velocity_tol``
   (relative) of the command, or within ``linear_floor``/``angular_floor`` for commands
-  near zero (a turn in place moves the root on a small circle).
+  near zero (a turn in place moves the root on a small circle);
+- **stance schedule** (clips with a ``foot_contacts`` extra ``[num_frames, num_feet]``, 1
+  while the generator means a foot to stand, feet in the checker's order): every scheduled
+  stance sole within ``max_stance_height`` of the ground, each scheduled stance slipping
+  at most ``max_slip``, and every scheduled swing rising at least ``min_swing_clearance``.
+
+A foot that is one sphere touches the ground at its lowest point, ``radius`` below its
+centre (see :class:`~tools.gait_generation.robot.Sole`); other feet at their sole box.
 
 Needs numpy, torch, MuJoCo and mimickit only (no placo), so CI can check shipped clips.
 """
@@ -24,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import mujoco
 import numpy as np
@@ -34,6 +41,7 @@ from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.anim.motion import Motion
 from mimickit.engines.mujoco_pose import MujocoPose, frames_to_pose
 from mimickit.util import torch_util
+from mimickit.util.errors import MimicKitError
 from tools.gait_generation.robot import QualityThresholds, body_geom_ids, foot_sole
 from tools.motion_import.ground import geom_lowest_z
 
@@ -44,7 +52,9 @@ class ClipReport:
 
     slip m, penetration m (depth below the ground, 0 if none), limit_excess rad (largest
     excursion beyond a joint range), seam_jump m (None for clamp clips), command and
-    measured ``[vx m/s, vy m/s, wz rad/s]`` (None without a command extra).
+    measured ``[vx m/s, vy m/s, wz rad/s]`` (None without a command extra); with a
+    ``foot_contacts`` extra, stance_height m (largest height or depth of a scheduled stance
+    sole) and swing_clearance m (lowest apex of a scheduled swing), else None.
     """
 
     name: str
@@ -55,6 +65,8 @@ class ClipReport:
     command: Optional[np.ndarray]
     measured: np.ndarray
     failures: List[str]
+    stance_height: Optional[float] = None
+    swing_clearance: Optional[float] = None
 
     @property
     def passed(self) -> bool:
@@ -100,7 +112,9 @@ class ClipChecker:
         self.data = mujoco.MjData(self.model)
         self.thresholds = thresholds or QualityThresholds()
         self.foot_ids = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, n) for n in foot_bodies]
-        self.soles = [foot_sole(self.model, n).center for n in foot_bodies]
+        soles = [foot_sole(self.model, n) for n in foot_bodies]
+        self.soles = [sole.center for sole in soles]
+        self.sole_drop = [np.array([0.0, 0.0, sole.radius]) for sole in soles]  # sphere feet: world -z
         self.geom_ids = [g for b in range(1, self.model.nbody) for g in body_geom_ids(self.model, b)]
         self.pose = MujocoPose(self.model, self.kin)
 
@@ -114,8 +128,8 @@ class ClipChecker:
         lowest = np.empty(num)
         body_pos = np.empty((num, self.model.nbody - 1, 3))
         for t in self.pose.kinematics(self.data, self.pose.qpos(root_pos, root_rot, dof_pos)):
-            for i, (b, offset) in enumerate(zip(self.foot_ids, self.soles)):
-                sole[t, i] = self.data.xpos[b] + self.data.xmat[b].reshape(3, 3) @ offset
+            for i, (b, offset, drop) in enumerate(zip(self.foot_ids, self.soles, self.sole_drop)):
+                sole[t, i] = self.data.xpos[b] + self.data.xmat[b].reshape(3, 3) @ offset - drop
             lowest[t] = geom_lowest_z(self.model, self.data, self.geom_ids).min()
             body_pos[t] = self.data.xpos[1:]
         return dict(sole=sole, lowest=lowest, body_pos=body_pos, root_pos=root_pos, root_rot=root_rot,
@@ -130,8 +144,29 @@ class ClipChecker:
         heading = heading_angles(k["root_rot"])
         failures = []
 
-        slip = max(_stance_slip(k["sole"][:, i], th.contact_height, wrap, k["root_pos"], heading)
-                   for i in range(len(self.foot_ids)))
+        num_feet = len(self.foot_ids)
+        slip = max(_stance_slip(k["sole"][:, i], _stance_by_height(k["sole"][:, i], th.contact_height, wrap),
+                                wrap, k["root_pos"], heading)
+                   for i in range(num_feet))
+        stance_height = swing_clearance = None
+        contacts = motion.extras.get("foot_contacts")
+        if contacts is not None:
+            contacts = np.asarray(contacts) > 0.5
+            if contacts.shape != (motion.num_frames, num_feet):
+                raise MimicKitError("{}: extra 'foot_contacts' has shape {}; expected [{}, {}] (frames, feet)".format(
+                    name, list(contacts.shape), motion.num_frames, num_feet))
+            heights = k["sole"][..., 2]
+            stance_height = float(np.abs(heights[contacts]).max()) if contacts.any() else 0.0
+            if stance_height > th.max_stance_height:
+                failures.append("a scheduled stance foot is {:.1f} mm off the ground > {:.1f} mm".format(
+                    stance_height * 1e3, th.max_stance_height * 1e3))
+            slip = max([slip] + [_stance_slip(k["sole"][:, i], contacts[:, i], wrap, k["root_pos"], heading)
+                                 for i in range(num_feet)])
+            apexes = [apex for i in range(num_feet) for apex in _interval_maxima(heights[:, i], ~contacts[:, i], wrap)]
+            swing_clearance = min(apexes) if apexes else None
+            if swing_clearance is not None and swing_clearance < th.min_swing_clearance:
+                failures.append("a swing foot rises only {:.1f} mm < {:.1f} mm".format(
+                    swing_clearance * 1e3, th.min_swing_clearance * 1e3))
         if slip > th.max_slip:
             failures.append("stance foot slips {:.1f} mm > {:.1f} mm".format(slip * 1e3, th.max_slip * 1e3))
         penetration = max(0.0, -float(k["lowest"].min()))
@@ -168,7 +203,8 @@ class ClipChecker:
                 failures.append("turn rate {:.3f} rad/s is {:.3f} rad/s off the command {:.3f} (allowed {:.3f})".format(
                     measured[2], ang_err, command[2], ang_tol))
         return ClipReport(name=name, slip=slip, penetration=penetration, limit_excess=limit_excess,
-                          seam_jump=seam_jump, command=command, measured=measured, failures=failures)
+                          seam_jump=seam_jump, command=command, measured=measured, failures=failures,
+                          stance_height=stance_height, swing_clearance=swing_clearance)
 
 
 def _heading_frame_positions(points: np.ndarray, root_pos: np.ndarray, heading: np.ndarray) -> np.ndarray:
@@ -178,27 +214,47 @@ def _heading_frame_positions(points: np.ndarray, root_pos: np.ndarray, heading: 
     return np.stack([c * rel[..., 0] + s * rel[..., 1], -s * rel[..., 0] + c * rel[..., 1], rel[..., 2]], axis=-1)
 
 
-def _stance_slip(sole: np.ndarray, contact_height: float, wrap: bool, root_pos: np.ndarray,
-                 heading: np.ndarray) -> float:
-    """Largest horizontal drift (m) of a sole ``[T, 3]`` within one stance (height below
-    ``contact_height``). For a wrap clip, the stance at the end continues into the stance
-    at the start of the next cycle, moved by the cycle's root displacement and turn."""
+def _stance_by_height(sole: np.ndarray, contact_height: float, wrap: bool) -> np.ndarray:
+    """Stance flags ``[T]`` of a sole ``[T, 3]``: low (below ``contact_height``) in a frame
+    and in both neighbours, since the frame before a lift-off and the first frame of a
+    touch-down still move with the swing."""
     low = sole[:, 2] < contact_height
-    # A foot stands when it is low in a frame and in both neighbours: the frame before a
-    # lift-off and the first frame of a touch-down still move with the swing.
     before = np.concatenate([low[-1:] if wrap else low[:1], low[:-1]])
     after = np.concatenate([low[1:], low[:1] if wrap else low[-1:]])
-    stance = low & before & after
+    return low & before & after
+
+
+def _intervals(flags: np.ndarray) -> List[Tuple[int, int]]:
+    """``(start, end)`` of each run of True in ``flags`` ``[T]`` (end exclusive)."""
     intervals = []
     t = 0
-    while t < len(sole):
-        if stance[t]:
+    while t < len(flags):
+        if flags[t]:
             start = t
-            while t < len(sole) and stance[t]:
+            while t < len(flags) and flags[t]:
                 t += 1
             intervals.append((start, t))
         else:
             t += 1
+    return intervals
+
+
+def _interval_maxima(values: np.ndarray, flags: np.ndarray, wrap: bool) -> List[float]:
+    """The largest value ``[T]`` of each run of True in ``flags`` ``[T]``; for a wrap clip a
+    run at the end and one at the start are one run across the seam."""
+    intervals = _intervals(flags)
+    maxima = [float(values[a:b].max()) for a, b in intervals]
+    if wrap and len(intervals) >= 2 and intervals[0][0] == 0 and intervals[-1][1] == len(flags):
+        maxima = [max(maxima[0], maxima[-1])] + maxima[1:-1]
+    return maxima
+
+
+def _stance_slip(sole: np.ndarray, stance: np.ndarray, wrap: bool, root_pos: np.ndarray,
+                 heading: np.ndarray) -> float:
+    """Largest horizontal drift (m) of a sole ``[T, 3]`` within one stance (a run of True in
+    ``stance`` ``[T]``). For a wrap clip, the stance at the end continues into the stance
+    at the start of the next cycle, moved by the cycle's root displacement and turn."""
+    intervals = _intervals(stance)
     paths = [sole[a:b, :2] for a, b in intervals]
     if wrap and len(intervals) >= 2 and intervals[0][0] == 0 and intervals[-1][1] == len(sole):
         # Next cycle: rotate about the first root by the turn, then move to the last root.
@@ -215,14 +271,21 @@ def _stance_slip(sole: np.ndarray, contact_height: float, wrap: bool, root_pos: 
 
 def format_report(reports: List[ClipReport]) -> str:
     """A table of the reports, one clip per line, then the number that failed."""
-    lines = ["{:<28} {:>8} {:>8} {:>8} {:>8}  {:<22} {:<22} {}".format(
-        "clip", "slip mm", "pen mm", "lim rad", "seam mm", "command vx vy wz", "measured vx vy wz", "result")]
+    scheduled = any(r.stance_height is not None for r in reports)
+    extra_head = " {:>8} {:>8}".format("stand mm", "swing mm") if scheduled else ""
+    lines = ["{:<28} {:>8} {:>8} {:>8} {:>8}{}  {:<22} {:<22} {}".format(
+        "clip", "slip mm", "pen mm", "lim rad", "seam mm", extra_head, "command vx vy wz", "measured vx vy wz",
+        "result")]
+
+    def mm(value: Optional[float]) -> str:
+        return "-" if value is None else "{:.2f}".format(value * 1e3)
+
     for r in reports:
         cmd = "-" if r.command is None else " ".join("{:+.3f}".format(v) for v in r.command)
         meas = " ".join("{:+.3f}".format(v) for v in r.measured)
-        seam = "-" if r.seam_jump is None else "{:.2f}".format(r.seam_jump * 1e3)
-        lines.append("{:<28} {:>8.2f} {:>8.2f} {:>8.4f} {:>8}  {:<22} {:<22} {}".format(
-            r.name, r.slip * 1e3, r.penetration * 1e3, r.limit_excess, seam, cmd, meas,
+        extra = " {:>8} {:>8}".format(mm(r.stance_height), mm(r.swing_clearance)) if scheduled else ""
+        lines.append("{:<28} {:>8.2f} {:>8.2f} {:>8.4f} {:>8}{}  {:<22} {:<22} {}".format(
+            r.name, r.slip * 1e3, r.penetration * 1e3, r.limit_excess, mm(r.seam_jump), extra, cmd, meas,
             "ok" if r.passed else "FAIL: " + "; ".join(r.failures)))
     failed = sum(not r.passed for r in reports)
     lines.append("{} clips, {} failed".format(len(reports), failed))

@@ -129,6 +129,9 @@ class QualityThresholds:
     root-relative pose between the last and first frame of a wrap clip; velocity_tol: the
     mean root velocity's error relative to the command, at least ``linear_floor`` m/s and
     ``angular_floor`` rad/s; contact_height: a sole this close to the ground stands.
+    For clips with a ``foot_contacts`` extra (the generator's stance schedule):
+    max_stance_height: a scheduled stance sole's largest height above (or depth below) the
+    ground; min_swing_clearance: the least apex height of a scheduled swing (0: unchecked).
     """
 
     max_slip: float = 0.01
@@ -139,6 +142,8 @@ class QualityThresholds:
     linear_floor: float = 0.01
     angular_floor: float = 0.02
     contact_height: float = 0.005
+    max_stance_height: float = 0.005
+    min_swing_clearance: float = 0.0
 
 
 @dataclasses.dataclass
@@ -165,6 +170,7 @@ class RobotConfig:
             which the IK holds each foot's orientation; a leg without ankle roll leaves
             ``x`` free (``yz``), as AWD does for its duckling.
         quality: pass limits of the quality checks.
+        generator: ``placo_biped`` (how ``generate.py`` makes this robot's clips).
         shipped: clips written by ``--preset all``.
         out_dir: where clips go by default; dataset_file: the dataset YAML written for ``all``.
     """
@@ -190,8 +196,12 @@ class RobotConfig:
     quality: QualityThresholds = dataclasses.field(default_factory=QualityThresholds)
     arm_swing: Optional[ArmSwing] = None
     idle: IdleParams = dataclasses.field(default_factory=IdleParams)
+    generator: str = "placo_biped"
 
     def validate(self, source: str) -> None:
+        if self.generator != "placo_biped":
+            raise MimicKitError("{}: key 'generator' must be 'placo_biped' for these settings, got '{}'".format(
+                source, self.generator))
         if not self.speeds:
             raise MimicKitError("{}: 'speeds' is empty; expected at least one speed".format(source))
         if self.fps <= 0 or self.ik_substeps < 1 or self.cycles < 1 or self.warmup_steps < 2:
@@ -260,11 +270,14 @@ def load_robot_config(robot: str) -> RobotConfig:
 @dataclasses.dataclass
 class Sole:
     """A foot's sole in its body frame: ``center`` [3] m (bottom face centre), ``length``
-    (along x) and ``width`` (along y) in m."""
+    (along x) and ``width`` (along y) in m. A sphere foot (``radius`` > 0 m) touches the
+    ground ``radius`` below its centre whatever its orientation: ``center`` is then the
+    sphere's centre and the sole point is ``radius`` below it along the world's z."""
 
     center: np.ndarray
     length: float
     width: float
+    radius: float = 0.0
 
 
 def body_geom_ids(model: mujoco.MjModel, body: int) -> List[int]:
@@ -277,7 +290,8 @@ def foot_sole(model: mujoco.MjModel, body_name: str) -> Sole:
     """The sole of ``body_name``: the bottom of the bounding box of its geoms, in the body frame.
 
     Uses each geom's axis-aligned box (``geom_aabb``) rotated into the body frame, so it is
-    exact for box feet. Raises MimicKitError if the body is missing or has no geoms.
+    exact for box feet; a foot that is one sphere gets its centre and radius (see
+    :class:`Sole`). Raises MimicKitError if the body is missing or has no geoms.
     """
     body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, body_name)
     if body < 0:
@@ -291,6 +305,10 @@ def foot_sole(model: mujoco.MjModel, body_name: str) -> Sole:
         corners.append(model.geom_pos[g] + (center + signs * half) @ mat.reshape(3, 3).T)
     if not corners:
         raise MimicKitError("foot body '{}' has no geoms".format(body_name))
+    geoms = body_geom_ids(model, body)
+    if len(geoms) == 1 and model.geom_type[geoms[0]] == mujoco.mjtGeom.mjGEOM_SPHERE:
+        radius = float(model.geom_size[geoms[0], 0])
+        return Sole(center=model.geom_pos[geoms[0]].copy(), length=2 * radius, width=2 * radius, radius=radius)
     pts = np.concatenate(corners)
     low, high = pts.min(0), pts.max(0)
     center = np.array([(low[0] + high[0]) / 2, (low[1] + high[1]) / 2, low[2]])
