@@ -31,6 +31,9 @@ def _euler_xyz_from_matrix(m: Tensor) -> Tensor:
     return torch.stack([a, b, c], dim=-1)
 
 
+DEFAULT_KEYFRAME = "default"  # MJCF <key name="default" qpos="..."/>: the character's default pose
+
+
 class KinCharModel:
     """Skeleton and batched kinematics of one MJCF character.
 
@@ -45,6 +48,12 @@ class KinCharModel:
         joint_dof_offsets: ``[num_joints]`` index of the joint's first dof.
         dof_low, dof_high: ``[num_dofs]`` joint limits (rad).
         body_masses: ``[num_bodies]`` kg.
+        default_root_pos: ``[3]`` m and default_root_rot: ``[4]`` (x, y, z, w), world: the
+            root placement of the default pose.
+        default_dof_pos: ``[num_dofs]`` rad, the default pose: the MJCF keyframe named
+            ``default`` when the file has one (e.g. a quadruped's standing pose), else the
+            file's root placement with every dof at 0 clamped to its limits. Episodes that do
+            not start from a motion start here, and policy actions are centred on it.
 
     Raises:
         MimicKitError: if the file is missing, does not compile, or has a skeleton
@@ -127,6 +136,27 @@ class KinCharModel:
         sign[:, 2] = torch.sign(torch.linalg.det(basis)) if len(self._triplet_joints) else sign[:, 2]
         self._triplet_basis = basis * sign[:, None, :]
         self._triplet_sign = sign
+        self._parse_default_pose(model)
+
+    def _parse_default_pose(self, model: "mujoco.MjModel") -> None:
+        """The keyframe named ``default`` (root qpos and every hinge), else the rest placement."""
+        f32 = dict(dtype=torch.float32, device=self.device)
+        key = next((k for k in range(model.nkey) if model.key(k).name == DEFAULT_KEYFRAME), None)
+        if key is None:
+            self.default_root_pos = self.body_local_pos[0].to(**f32)
+            self.default_root_rot = self.body_local_rot[0].to(**f32)
+            self.default_dof_pos = torch.zeros(self.num_dofs, **f32).clamp(self.dof_low, self.dof_high)
+            return
+        qpos = model.key_qpos[key]
+        adr = [model.jnt_qposadr[model.joint(n).id] for n in self.dof_names]
+        self.default_root_pos = torch.tensor(qpos[0:3], **f32)
+        self.default_root_rot = torch_util.quat_normalize(torch_util.quat_wxyz_to_xyzw(torch.tensor(qpos[3:7], **f32)))
+        self.default_dof_pos = torch.tensor(qpos[adr], **f32)
+        outside = (self.default_dof_pos < self.dof_low) | (self.default_dof_pos > self.dof_high)
+        if outside.any():
+            name = self.dof_names[int(outside.nonzero()[0])]
+            raise MimicKitError("{}: keyframe '{}' puts dof '{}' outside its range".format(
+                self.file, DEFAULT_KEYFRAME, name))
 
     # ----------------------------------------------------------------- sizes and lookups
     @property

@@ -11,7 +11,8 @@ the discriminator and the style reward live in the agent
   an episode that ended it is the terminal one. :meth:`AMPEnv.fetch_demo_amp_obs` builds
   the same stacks from the clips of ``motion_file``.
 - **Episode starts**: with probability ``default_pose_prob`` the character starts in its
-  default pose (the MJCF's root placement, every dof at 0 within its limits, at rest) and
+  default pose (the MJCF's keyframe ``default``, else its root placement with every dof at
+  0 within its limits; at rest) and
   its AMP stack holds that frame repeated; otherwise by reference state initialisation
   (a clip drawn by weight at a uniform time) and its stack holds the clip's frames before
   that time, the newest frame read back from the simulator.
@@ -174,12 +175,11 @@ class AMPEnv(CharEnv):
             self.task.reset(env_ids, self._sim)
 
     def _set_default_pose(self, env_ids: Tensor) -> None:
-        """The MJCF's root placement, every dof at 0 (within its limits), at rest."""
+        """The character's default pose (:attr:`KinCharModel.default_dof_pos`), at rest."""
         kin, k = self.kin_char_model, len(env_ids)
-        root_pos = kin.body_local_pos[0].to(self.device, torch.float32).expand(k, 3)
-        root_rot = kin.body_local_rot[0].to(self.device, torch.float32).expand(k, 4)
-        low, high = self.engine.get_dof_limits(self.char_id)
-        dof_pos = torch.zeros(k, kin.num_dofs, device=self.device).clamp(low, high)
+        root_pos = kin.default_root_pos.expand(k, 3)
+        root_rot = kin.default_root_rot.expand(k, 4)
+        dof_pos = kin.default_dof_pos.expand(k, kin.num_dofs)
         zeros3 = torch.zeros(k, 3, device=self.device)
         self.set_char_state(self.char_id, env_ids, root_pos, root_rot, zeros3, zeros3, dof_pos,
                             torch.zeros_like(dof_pos))

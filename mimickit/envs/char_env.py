@@ -134,13 +134,15 @@ class CharEnv(BaseEnv):
 
     # ----------------------------------------------------------------- spaces
     def get_action_space(self) -> BoxSpace:
-        """PD targets (rad) within the dof limits, neutral at the default pose, in ``pos``
+        """PD targets (rad) within the dof limits, neutral at the default pose
+        (:attr:`KinCharModel.default_dof_pos`), in ``pos``
         control mode; torques (N·m) within the torque limits in ``torque`` mode."""
         if self.engine.control_mode == "torque":
             limit = self.engine.get_torque_limits(self.char_id)
             return BoxSpace(low=-limit, high=limit, neutral=torch.zeros_like(limit))
         low, high = self.engine.get_dof_limits(self.char_id)
-        return BoxSpace(low=low, high=high, neutral=torch.zeros_like(low).clamp(low, high))
+        neutral = self.kin_char_model.default_dof_pos.to(low).clamp(low, high)
+        return BoxSpace(low=low, high=high, neutral=neutral)
 
     def get_obs_space(self) -> BoxSpace:
         """Unbounded, of the size of the current observation."""

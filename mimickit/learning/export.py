@@ -159,8 +159,8 @@ def _character_info(env: BaseEnv) -> Dict[str, Any]:
         "control_mode": engine.control_mode,
         "dof_names": list(engine.get_dof_names(char_id)),
         "body_names": list(engine.get_body_names(char_id)),
-        # The pose the character starts in (MJCF qpos0: every dof at 0) within the limits.
-        "default_dof_pos": _floats(torch.zeros_like(low).clamp(low, high)),
+        # The character's default pose (its MJCF keyframe 'default', else every dof at 0 within the limits).
+        "default_dof_pos": _floats(env.kin_char_model.default_dof_pos.to(low).clamp(low, high)),
         "dof_limits": {"low": _floats(low), "high": _floats(high), "units": "rad"},
         "torque_limits": {"value": _floats(engine.get_torque_limits(char_id)), "units": "N*m"},
         "pd_gains": {"kp": _floats(kp), "kd": _floats(kd), "kp_units": "N*m/rad", "kd_units": "N*m*s/rad"},

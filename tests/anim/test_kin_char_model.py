@@ -1,4 +1,6 @@
 """KinCharModel against MuJoCo's own kinematics, scipy's Euler angles and finite differences."""
+from pathlib import Path
+
 import mujoco
 import numpy as np
 import pytest
@@ -9,7 +11,8 @@ from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.util import torch_util as tu
 from mimickit.util.errors import MimicKitError
 
-HUMANOID = "data/assets/humanoid/humanoid.xml"
+REPO = Path(__file__).resolve().parents[2]
+HUMANOID = str(REPO / "data/assets/humanoid/humanoid.xml")
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +133,34 @@ def test_non_orthogonal_triplet_is_rejected(tmp_path):
       <joint name="c" axis="0 0 1"/><geom size="0.1"/></body></body></worldbody></mujoco>""")
     with pytest.raises(MimicKitError, match="'c'.*not orthogonal"):
         KinCharModel(str(xml))
+
+
+def test_default_pose_is_the_keyframe_named_default_as_mujoco_resets_to_it():
+    path = str(REPO / "data/assets/quadruped/quadruped.xml")
+    kin = KinCharModel(path)
+    model = mujoco.MjModel.from_xml_path(path)
+    data = mujoco.MjData(model)
+    mujoco.mj_resetDataKeyframe(model, data, model.key("default").id)
+    adr = [model.jnt_qposadr[model.joint(n).id] for n in kin.dof_names]
+    np.testing.assert_allclose(kin.default_dof_pos.numpy(), data.qpos[adr], atol=1e-6)
+    np.testing.assert_allclose(kin.default_root_pos.numpy(), data.qpos[:3], atol=1e-6)
+    w, x, y, z = data.qpos[3:7]
+    np.testing.assert_allclose(kin.default_root_rot.numpy(), [x, y, z, w], atol=1e-6)
+
+
+def test_default_pose_without_keyframe_is_the_rest_placement_with_dofs_at_zero_within_limits():
+    kin = KinCharModel(HUMANOID)
+    model = mujoco.MjModel.from_xml_path(HUMANOID)
+    assert model.nkey == 0
+    np.testing.assert_allclose(kin.default_root_pos.numpy(), model.body_pos[1], atol=1e-6)
+    expected = np.clip(0.0, kin.dof_low.numpy(), kin.dof_high.numpy())
+    np.testing.assert_allclose(kin.default_dof_pos.numpy(), expected, atol=0)
+
+
+def test_keyframe_outside_the_joint_range_raises_naming_the_dof(tmp_path):
+    text = (REPO / "data/assets/quadruped/quadruped.xml").read_text()
+    bad = text.replace('qpos="0 0 0.312 1 0 0 0  0 0.8 -1.5', 'qpos="0 0 0.312 1 0 0 0  0 0.8 -0.5')
+    path = tmp_path / "bad.xml"
+    path.write_text(bad)
+    with pytest.raises(MimicKitError, match="FL_calf_joint"):
+        KinCharModel(str(path))
