@@ -1,12 +1,16 @@
 """Import motion clips from other projects as native mimickit clips for our character.
 
 Formats: DeepMimic ``.txt`` (JSON, Y-up), IsaacGymEnvs AMP ``.npy`` (pickled
-SkeletonMotion, Z-up), MimicKit ``.pkl`` (pickled dict, Z-up). Pickles are read with a
-restricted unpickler that admits only numpy arrays and plain containers.
+SkeletonMotion, Z-up), MimicKit ``.pkl`` (pickled dict, Z-up), AMP_for_hardware ``.txt``
+(JSON with ``FrameDuration``; A1 joint angles mapped onto our dofs by name, e.g. for
+data/assets/quadruped/quadruped.xml). Pickles are read with a restricted unpickler that
+admits only numpy arrays and plain containers.
 
     python tools/import_motion.py --char data/assets/humanoid/humanoid.xml --out walk.npz \\
         ../shared/data/deepmimic/motions/humanoid3d_walk.txt
     python tools/import_motion.py --out_dir /tmp/clips ../shared/data/deepmimic/motions/*.txt
+    python tools/import_motion.py --char data/assets/quadruped/quadruped.xml --out_dir /tmp/clips \\
+        ../shared/data/amp_for_hardware/mocap_motions/*.txt
 
 Each clip is retargeted by joint name (see tools/motion_import/retarget.py), its root
 translation scaled by the leg-length ratio, its capture floor levelled when it is tilted
@@ -45,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="loop mode of the clip (default: the source's; clamp when it has none)")
     p.add_argument("--source_char", default=None,
                    help="source character: DeepMimic character .txt, or MJCF for amp_npy (feet) / mimickit_pkl")
-    p.add_argument("--joint_map", default=None, help="YAML 'source joint: our body' overriding the name table")
+    p.add_argument("--joint_map", default=None, help="YAML 'source joint: our body' overriding the name table "
+                        "('source joint: our dof' for amp_hardware)")
     p.add_argument("--no_ground_align", action="store_true",
                    help="keep the source root height (only scaled) instead of putting the lowest foot on the floor")
     p.add_argument("--level_floor", choices=LEVEL_FLOOR_MODES, default="auto",

@@ -1,4 +1,6 @@
-"""Motion importers: DeepMimic ``.txt``, IsaacGymEnvs AMP ``.npy``, MimicKit ``.pkl`` -> native clips.
+"""Motion importers: DeepMimic ``.txt``, IsaacGymEnvs AMP ``.npy``, MimicKit ``.pkl``,
+AMP_for_hardware ``.txt`` (joint angles, mapped by dof name: :mod:`tools.motion_import.joint_space`)
+-> native clips.
 
 Each reader turns its file into a Z-up :class:`SourceMotion`; :func:`retarget` maps it
 onto our character by joint name; the importer scales the root translation by the

@@ -1,5 +1,7 @@
 """Import one motion file for our character: read, retarget, level the floor, fix the foot
-contacts, align to the ground, summarise.
+contacts, align to the ground, summarise. Joint-space sources (``amp_hardware``) are mapped
+by dof name instead (:mod:`tools.motion_import.joint_space`), without levelling or contact
+fixing.
 
 The readers are registered in :data:`FORMATS`; :func:`detect_format` picks one from the
 file extension, else from the first bytes.
@@ -16,11 +18,14 @@ from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.anim.motion import LOOP_MODES, Motion
 from mimickit.util.errors import MimicKitError, require_file
 
+from tools.motion_import.amp_hardware import is_amp_hardware, read_amp_hardware
 from tools.motion_import.amp_npy import read_amp_npy
 from tools.motion_import.contacts import CONTACT_FIX_MODES, ContactFixResult, ContactFixSettings, fix_contacts
 from tools.motion_import.deepmimic import read_deepmimic
 from tools.motion_import.ground import LEVEL_FLOOR_MODES, FloorFit, FloorLevelSettings, FootGeometry, level_floor, \
     sole_heights
+from tools.motion_import.joint_space import joint_space_frames, load_dof_map, resolve_dof_map, \
+    root_frame_point_error
 from tools.motion_import.mimickit_pkl import read_mimickit_pkl
 from tools.motion_import.retarget import resolve_joint_map, retarget
 from tools.motion_import.source import SourceMotion, load_joint_map
@@ -30,6 +35,7 @@ FORMATS: Dict[str, Callable[[str, Optional[str]], SourceMotion]] = {
     "deepmimic": read_deepmimic,
     "amp_npy": read_amp_npy,
     "mimickit_pkl": read_mimickit_pkl,
+    "amp_hardware": read_amp_hardware,
 }
 _EXTENSIONS = {".txt": "deepmimic", ".json": "deepmimic", ".npy": "amp_npy", ".pkl": "mimickit_pkl"}
 
@@ -37,11 +43,16 @@ _EXTENSIONS = {".txt": "deepmimic", ".json": "deepmimic", ".npy": "amp_npy", ".p
 def detect_format(path: str) -> str:
     """The reader for ``path``: by extension (.txt/.json, .npy, .pkl), else by content.
 
+    JSON with a ``FrameDuration`` key (``.txt``, ``.json`` or no known extension) is
+    ``amp_hardware``; other JSON is ``deepmimic``.
+
     Raises:
         MimicKitError: if the file is missing or neither says which format it is.
     """
     require_file(path, "motion file")
     ext = os.path.splitext(path)[1].lower()
+    if _EXTENSIONS.get(ext) == "deepmimic" and is_amp_hardware(path):
+        return "amp_hardware"
     if ext in _EXTENSIONS:
         return _EXTENSIONS[ext]
     with open(path, "rb") as f:
@@ -51,7 +62,7 @@ def detect_format(path: str) -> str:
     if head.startswith(b"\x80"):
         return "mimickit_pkl"
     if head.lstrip().startswith(b"{"):
-        return "deepmimic"
+        return "amp_hardware" if is_amp_hardware(path) else "deepmimic"
     raise MimicKitError("{}: cannot tell the format from the extension or content; pass --format {}".format(
         path, "|".join(FORMATS)))
 
@@ -71,6 +82,8 @@ class ImportResult:
             and ground alignment); None when levelling was off or too few stances were found.
         floor_levelled: whether the fitted tilt was removed from the root z.
         contact_fix: what the contact cleanup did (before ground alignment); None when off.
+        point_error: largest distance (m) between positions the source states in its root
+            frame (AMP_for_hardware's toes) and ours from forward kinematics; None if none.
     """
     motion: Motion
     source: SourceMotion
@@ -81,6 +94,7 @@ class ImportResult:
     floor_fit: Optional[FloorFit] = None
     floor_levelled: bool = False
     contact_fix: Optional[ContactFixResult] = None
+    point_error: Optional[float] = None
 
     @property
     def contacts_fixed(self) -> bool:
@@ -88,7 +102,8 @@ class ImportResult:
         return self.contact_fix is not None and self.contact_fix.applied
 
     def summary(self, out_path: str = "") -> str:
-        """One line: frames, fps, length, lowest-foot min/max, root height range, scale."""
+        """One line: frames, fps, length, lowest-foot min/max, root height range, scale
+        (and the root-frame point error of a joint-space source)."""
         m = self.motion
         root_z = m.frames[:, 2]
         line = "{}{}: {} frames, {:.2f} fps, {:.2f} s, {}, lowest foot {:+.3f}..{:+.3f} m, root z {:.3f}..{:.3f} m, " \
@@ -96,6 +111,8 @@ class ImportResult:
                    os.path.basename(self.source.file), " -> " + out_path if out_path else "", m.num_frames, m.fps,
                    m.length, m.loop_mode, float(self.foot_heights.min()), float(self.foot_heights.max()),
                    float(root_z.min()), float(root_z.max()), self.scale, self.ground_shift)
+        if self.point_error is not None:
+            line += ", toe error vs source {:.3f} mm".format(1000.0 * self.point_error)
         if self.notes:
             line += " [" + "; ".join(self.notes) + "]"
         return line
@@ -141,11 +158,13 @@ class Importer:
             path: the source motion file.
             fmt: a key of :data:`FORMATS`; default: :func:`detect_format`.
             source_char: the source character file (see each reader).
-            joint_map_file: YAML ``source joint: our body`` overriding the format's table.
+            joint_map_file: YAML ``source joint: our body`` overriding the format's table
+                (``source joint: our dof`` for ``amp_hardware``).
             loop_mode: ``wrap`` or ``clamp`` to override the file's.
             ground_align: shift the root z so the lowest foot point over the clip is at z = 0.
             level_floor_mode: ``auto`` (level when the fitted tilt is trustworthy and
-                helps), ``on`` (level whenever a plane fits) or ``off``.
+                helps), ``on`` (level whenever a plane fits) or ``off``. Joint-space
+                sources are never levelled nor contact-fixed (``on`` is an error).
             contact_fix_mode: ``auto`` (fix when the stance feet stray from one floor
                 height or slip, beyond the thresholds of ``contact_settings``; skipped
                 with a note when mink is missing), ``on`` (fix every clip with stances) or
@@ -168,6 +187,9 @@ class Importer:
             raise MimicKitError("contact fixing must be one of {}, got '{}'".format(
                 "|".join(CONTACT_FIX_MODES), contact_fix_mode))
         source = FORMATS[fmt](path, source_char)
+        if source.joint_pos is not None:
+            return self._import_joint_space(source, joint_map_file, loop_mode, ground_align, level_floor_mode,
+                                            contact_fix_mode)
         overrides = load_joint_map(joint_map_file, source.skeleton, self.char.body_names) if joint_map_file else None
         ours_to_src = resolve_joint_map(source, self.char.body_names, overrides, joint_map_file or "joint map")
         result = retarget(source, self.char, ours_to_src, self.soles)
@@ -179,16 +201,40 @@ class Importer:
         if contact_fix_mode != "off":
             notes.append(contacts.note)
         frames = np.array(contacts.frames, dtype=np.float64)  # the results above keep their frames
+        frames, heights, shift = self._align_to_ground(frames, ground_align)
+        motion = Motion(source.fps, loop_mode or source.loop_mode, frames, self.char.dof_names, source=path)
+        return ImportResult(motion=motion, source=source, scale=result.scale, ground_shift=shift,
+                            foot_heights=heights, notes=notes, floor_fit=floor.fit, floor_levelled=floor.applied,
+                            contact_fix=contacts if contact_fix_mode != "off" else None)
+
+    def _align_to_ground(self, frames: np.ndarray, ground_align: bool):
+        """``(frames, lowest foot point per frame [T] m, shift m)``, the root z shifted (in
+        place) so the lowest foot point over the clip is at z = 0 when ``ground_align``."""
         heights = self.feet.lowest_points_from_frames(frames)
         shift = 0.0
         if ground_align:
             shift = -float(heights.min())
             frames[:, 2] += shift
             heights = heights + shift
-        motion = Motion(source.fps, loop_mode or source.loop_mode, frames, self.char.dof_names, source=path)
-        return ImportResult(motion=motion, source=source, scale=result.scale, ground_shift=shift,
-                            foot_heights=heights, notes=notes, floor_fit=floor.fit, floor_levelled=floor.applied,
-                            contact_fix=contacts if contact_fix_mode != "off" else None)
+        return frames, heights, shift
+
+    def _import_joint_space(self, source: SourceMotion, joint_map_file: Optional[str], loop_mode: Optional[str],
+                            ground_align: bool, level_floor_mode: str, contact_fix_mode: str) -> ImportResult:
+        """:meth:`import_file` for a joint-space source: angles by dof name, no levelling or contact fixing."""
+        for mode, what in ((level_floor_mode, "floor levelling (--level_floor)"),
+                           (contact_fix_mode, "contact fixing (--fix_contacts)")):
+            if mode == "on":
+                raise MimicKitError("{}: {} is not available for format {}".format(source.file, what, source.format))
+        overrides = load_dof_map(joint_map_file, source.joint_names, self.char.dof_names) if joint_map_file else None
+        columns = resolve_dof_map(source, self.char, overrides)
+        frames, scale, notes = joint_space_frames(source, self.char, columns)
+        notes = source.notes + notes + ["no floor levelling or contact fixing for joint-space sources"]
+        error = root_frame_point_error(source, self.char, frames)
+        frames, heights, shift = self._align_to_ground(frames, ground_align)
+        motion = Motion(source.fps, loop_mode or source.loop_mode, frames, self.char.dof_names, extras=source.extras,
+                        source=source.file)
+        return ImportResult(motion=motion, source=source, scale=scale, ground_shift=shift, foot_heights=heights,
+                            notes=notes, point_error=error)
 
 
 def import_motion(path: str, char_file: str, fmt: Optional[str] = None, source_char: Optional[str] = None,

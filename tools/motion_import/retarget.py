@@ -122,6 +122,23 @@ def _children(parents: List[int], b: int) -> List[int]:
     return [c for c in range(len(parents)) if parents[c] == b]
 
 
+def leg_chain(char: KinCharModel) -> Optional[Tuple[int, int, int]]:
+    """(hip, knee, foot) body indices: our first foot body (name contains ``foot``), its
+    parent and grandparent; None without a foot or with the foot too near the root."""
+    feet = default_foot_bodies(char.body_names)
+    if not feet:
+        return None
+    foot = char.get_body_id(feet[0])
+    knee = int(char.parent_indices[foot])
+    hip = int(char.parent_indices[knee]) if knee >= 0 else -1
+    return None if min(knee, hip) < 0 else (hip, knee, foot)
+
+
+def chain_length(pos: torch.Tensor, ids: List[int]) -> float:
+    """Length (m) of the polyline through ``pos[ids]`` (``pos`` ``[B, 3]`` m)."""
+    return float(sum((pos[b] - pos[a]).norm() for a, b in zip(ids[:-1], ids[1:])))
+
+
 def leg_lengths(source: SourceSkeleton, src_pos: torch.Tensor, char: KinCharModel, our_pos: torch.Tensor,
                 ours_to_src: Dict[int, int], our_soles: Dict[str, float]) -> Optional[Tuple[float, float]]:
     """(source, ours) leg length in m: hip-to-knee + knee-to-ankle (+ ankle height if both known).
@@ -129,24 +146,16 @@ def leg_lengths(source: SourceSkeleton, src_pos: torch.Tensor, char: KinCharMode
     The leg is our first foot body (name contains ``foot``), its parent (knee) and
     grandparent (hip), and their source bodies; None when any of them is unmapped.
     """
-    feet = default_foot_bodies(char.body_names)
-    if not feet:
+    chain = leg_chain(char)
+    if chain is None or any(b not in ours_to_src for b in chain):
         return None
-    foot = char.get_body_id(feet[0])
-    knee = int(char.parent_indices[foot])
-    hip = int(char.parent_indices[knee])
-    if min(knee, hip) < 0 or any(b not in ours_to_src for b in (foot, knee, hip)):
-        return None
-
-    def length(pos, ids):
-        return float((pos[ids[1]] - pos[ids[0]]).norm() + (pos[ids[2]] - pos[ids[1]]).norm())
-
-    src_ids = [ours_to_src[b] for b in (hip, knee, foot)]
-    src_len, our_len = length(src_pos, src_ids), length(our_pos, [hip, knee, foot])
+    src_ids = [ours_to_src[b] for b in chain]
+    src_len, our_len = chain_length(src_pos, src_ids), chain_length(our_pos, list(chain))
+    our_foot = char.body_names[chain[2]]
     src_foot = source.body_names[src_ids[2]]
-    if src_foot in source.sole_heights and feet[0] in our_soles:
+    if src_foot in source.sole_heights and our_foot in our_soles:
         src_len += source.sole_heights[src_foot]
-        our_len += our_soles[feet[0]]
+        our_len += our_soles[our_foot]
     return src_len, our_len
 
 

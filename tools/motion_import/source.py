@@ -56,8 +56,21 @@ class SourceMotion:
         root_pos: ``[T, 3]`` m, world position of body 0.
         local_rot: ``[T, B, 4]`` (x, y, z, w); entry 0 is the root's world rotation, entry
             ``b > 0`` body ``b``'s rotation relative to its parent (after the rest rotation).
-        default_joint_map: source body name -> our body name, the format's name table.
+        default_joint_map: source body name -> our body name, the format's name table (for a
+            joint-space source: source joint name -> our dof name).
         notes: remarks for the user (resampling, assumptions).
+
+    Joint-space sources (``amp_hardware``) give joint angles instead of body rotations:
+    ``local_rot`` then holds only the root ``[T, 1, 4]`` and the fields below are set; the
+    importer maps the angles onto our dofs by name (:mod:`tools.motion_import.joint_space`).
+
+        joint_names: ``[J]`` the source's 1-dof joints, in ``joint_pos`` column order.
+        joint_pos: ``[T, J]`` rad (m for a slide).
+        leg_length: the source's leg length (m, hip-to-knee + knee-to-foot at rest) for the
+            root translation scale.
+        root_frame_points: source body name -> ``[T, 3]`` m, positions the file states in
+            the root frame, checked against our forward kinematics (bodies of the same name).
+        extras: named arrays stored with the imported clip (:attr:`Motion.extras`).
     """
     file: str
     format: str
@@ -68,6 +81,11 @@ class SourceMotion:
     local_rot: np.ndarray
     default_joint_map: Dict[str, str]
     notes: List[str] = dataclasses.field(default_factory=list)
+    joint_names: Optional[List[str]] = None
+    joint_pos: Optional[np.ndarray] = None
+    leg_length: Optional[float] = None
+    root_frame_points: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    extras: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:

@@ -1,0 +1,189 @@
+"""AMP_for_hardware clips (tools/motion_import/amp_hardware.py, joint_space.py) onto our quadruped.
+
+References: the values written into a synthetic clip here, scipy rotations, and for the real
+clips (``../shared/data``, skipped when absent) the toe positions AMP_for_hardware stored in
+them, compared with MuJoCo's own kinematics of the imported frames on quadruped.xml.
+"""
+import json
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from mimickit.anim.motion import Motion
+from mimickit.util.errors import MimicKitError
+from tools.import_motion import main as import_main
+from tools.motion_import import Importer, detect_format
+from tools.motion_import.amp_hardware import A1_TRUNK_COM
+
+REPO = Path(__file__).parents[2]
+QUADRUPED = str(REPO / "data" / "assets" / "quadruped" / "quadruped.xml")
+HUMANOID = str(REPO / "data" / "assets" / "humanoid" / "humanoid.xml")
+DATA = REPO / ".." / "shared" / "data"
+CLIPS = DATA / "amp_for_hardware" / "mocap_motions"
+needs_clips = pytest.mark.skipif(not CLIPS.is_dir(), reason="AMP_for_hardware clips ../shared/data are absent")
+FILE_LEGS = ["FR", "FL", "RR", "RL"]
+# per leg: hip, thigh, calf (rad), distinct for every joint
+LEG_ANGLES = {"FR": (0.11, 0.61, -1.21), "FL": (-0.12, 0.72, -1.32), "RR": (0.13, 0.83, -1.43),
+              "RL": (-0.14, 0.94, -1.54)}
+TOE_BOUND = 0.002  # m: our robot has the A1's dimensions; the file keeps 5 decimals (measured ~9e-6 m)
+
+
+def synthetic_frames(num_frames=5):
+    """[T, 61] frames: a turning, rising root and per-leg angles that grow by 0.01 rad per frame."""
+    t = np.arange(num_frames)
+    frames = np.zeros((num_frames, 61))
+    frames[:, 0:3] = np.stack([0.05 * t, 0.01 * t, 0.30 + 0.002 * t], axis=1)
+    frames[:, 3:7] = Rotation.from_euler("xyz", np.stack([0.02 * t, -0.03 * t, 0.1 * t], axis=1)).as_quat()
+    for i, leg in enumerate(FILE_LEGS):
+        frames[:, 7 + 3 * i:10 + 3 * i] = np.array(LEG_ANGLES[leg]) + 0.01 * t[:, None]
+    return frames
+
+
+def write_clip(path, frames, **keys):
+    data = {"LoopMode": "Wrap", "FrameDuration": 0.025, "EnableCycleOffsetPosition": True,
+            "EnableCycleOffsetRotation": True, "MotionWeight": 0.75}
+    data.update(keys)
+    data["Frames"] = np.asarray(frames).tolist()
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def importer():
+    return Importer(QUADRUPED)
+
+
+def test_synthetic_clip_lands_in_our_dofs_by_name(importer, tmp_path):
+    frames = synthetic_frames()
+    path = write_clip(tmp_path / "clip.txt", frames)
+    assert detect_format(path) == "amp_hardware"
+    result = importer.import_file(path)
+    motion = result.motion
+    assert motion.dof_names[:3] == ["FL_hip_joint", "FL_thigh_joint", "FL_calf_joint"]  # our order differs
+    t = np.arange(len(frames))
+    for leg, angles in LEG_ANGLES.items():
+        for joint, angle in zip(("hip", "thigh", "calf"), angles):
+            column = 6 + motion.dof_names.index("{}_{}_joint".format(leg, joint))
+            np.testing.assert_allclose(motion.frames[:, column], angle + 0.01 * t, atol=1e-6)
+    assert motion.fps == pytest.approx(40.0) and motion.loop_mode == "wrap"
+    assert float(motion.extras["motion_weight"]) == 0.75
+    # root: rotation copied (exp map = scipy rotation vector), position moved from the trunk's
+    # centre of mass to the trunk frame, scale 1 (same leg length), one ground shift in z
+    rot = Rotation.from_quat(frames[:, 3:7])
+    np.testing.assert_allclose(motion.frames[:, 3:6], rot.as_rotvec(), atol=1e-6)
+    trunk = frames[:, 0:3] - rot.apply(A1_TRUNK_COM)
+    assert result.scale == 1.0
+    np.testing.assert_allclose(motion.frames[:, 0:2], trunk[:, 0:2], atol=1e-6)
+    np.testing.assert_allclose(motion.frames[:, 2] - trunk[:, 2], result.ground_shift, atol=1e-6)
+    assert result.foot_heights.min() == pytest.approx(0.0, abs=1e-6)
+    out = tmp_path / "clip.npz"
+    motion.save(str(out))
+    assert float(Motion.load(str(out)).extras["motion_weight"]) == 0.75
+
+
+def test_deepmimic_json_is_not_taken_for_amp_hardware(tmp_path):
+    path = tmp_path / "dm.txt"
+    path.write_text(json.dumps({"Loop": "wrap", "Frames": [[0.03] + [0.0] * 60, [0.0] * 61]}))
+    assert detect_format(str(path)) == "deepmimic"
+    no_ext = tmp_path / "clip"
+    write_clip(no_ext, synthetic_frames())
+    assert detect_format(str(no_ext)) == "amp_hardware"
+
+
+def test_clamp_loop_mode(importer, tmp_path):
+    assert importer.import_file(write_clip(tmp_path / "c.txt", synthetic_frames(), LoopMode="Clamp")) \
+        .motion.loop_mode == "clamp"
+
+
+def test_wrong_frame_width_is_an_error(importer, tmp_path):
+    frames = synthetic_frames()[:, :60]
+    with pytest.raises(MimicKitError, match="frame 0 has 60 values; expected 61"):
+        importer.import_file(write_clip(tmp_path / "w.txt", frames))
+
+
+def test_missing_joints_are_errors_naming_joints_and_character(tmp_path):
+    path = write_clip(tmp_path / "c.txt", synthetic_frames())
+    with pytest.raises(MimicKitError, match=r"FR_hip_joint.*humanoid\.xml"):
+        Importer(HUMANOID).import_file(path, fmt="amp_hardware")
+    dropped = tmp_path / "drop.yaml"
+    dropped.write_text("RL_calf_joint: null\n")
+    with pytest.raises(MimicKitError, match=r"RL_calf_joint of .*quadruped\.xml"):
+        Importer(QUADRUPED).import_file(path, joint_map_file=str(dropped))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("FR_hip_joint: FR_knee\n")
+    with pytest.raises(MimicKitError, match="no dof 'FR_knee'"):
+        Importer(QUADRUPED).import_file(path, joint_map_file=str(bad))
+
+
+def test_joint_map_overrides_the_name_table(importer, tmp_path):
+    path = write_clip(tmp_path / "c.txt", synthetic_frames())
+    swap = tmp_path / "swap.yaml"
+    swap.write_text("".join("FR_{0}_joint: FL_{0}_joint\nFL_{0}_joint: FR_{0}_joint\n".format(j)
+                            for j in ("hip", "thigh", "calf")))
+    motion = importer.import_file(path, joint_map_file=str(swap)).motion
+    np.testing.assert_allclose(motion.frames[0, 6 + motion.dof_names.index("FL_thigh_joint")], LEG_ANGLES["FR"][1],
+                               atol=1e-6)
+
+
+def test_floor_levelling_on_is_refused(importer, tmp_path):
+    path = write_clip(tmp_path / "c.txt", synthetic_frames())
+    with pytest.raises(MimicKitError, match="floor levelling"):
+        importer.import_file(path, level_floor_mode="on")
+
+
+def test_command_line_reports_the_toe_error(tmp_path, capsys):
+    path = write_clip(tmp_path / "c.txt", synthetic_frames())
+    assert import_main(["--char", QUADRUPED, "--out", str(tmp_path / "c.npz"), path]) == 0
+    assert "toe error vs source" in capsys.readouterr().out
+    assert (tmp_path / "c.npz").is_file()
+
+
+def mujoco_toes_in_trunk_frame(frames, dof_names):
+    """Foot origins relative to the trunk, in the trunk frame ``[T, 4 (FR, FL, RR, RL), 3]``, by
+    MuJoCo on quadruped.xml with the imported frames as qpos."""
+    model = mujoco.MjModel.from_xml_path(QUADRUPED)
+    data = mujoco.MjData(model)
+    out = []
+    for frame in frames:
+        data.qpos[:3] = frame[:3]
+        data.qpos[3:7] = np.roll(Rotation.from_rotvec(frame[3:6]).as_quat(), 1)  # w, x, y, z
+        for name, angle in zip(dof_names, frame[6:]):
+            data.qpos[model.jnt_qposadr[model.joint(name).id]] = angle
+        mujoco.mj_kinematics(model, data)
+        trunk = model.body("trunk").id
+        rot = data.xmat[trunk].reshape(3, 3)
+        out.append([rot.T @ (data.xpos[model.body(leg + "_foot").id] - data.xpos[trunk]) for leg in FILE_LEGS])
+    return np.array(out)
+
+
+@needs_clips
+@pytest.mark.parametrize("name", ["trot0", "pace0", "leftturn0"])
+def test_real_clips_import_with_toes_where_the_file_puts_them(importer, name):
+    path = CLIPS / (name + ".txt")
+    raw = json.loads(path.read_text())
+    frames = np.array(raw["Frames"])
+    result = importer.import_file(str(path))
+    motion = result.motion
+    assert detect_format(str(path)) == "amp_hardware"
+    assert motion.num_frames == len(frames)
+    assert motion.fps == pytest.approx(1.0 / raw["FrameDuration"]) and motion.loop_mode == "wrap"
+    assert float(motion.extras["motion_weight"]) == raw["MotionWeight"]
+    assert result.point_error < TOE_BOUND
+    toes = mujoco_toes_in_trunk_frame(motion.frames.astype(np.float64), motion.dof_names)
+    file_toes = frames[:, 19:31].reshape(-1, 4, 3) + A1_TRUNK_COM
+    assert np.abs(toes - file_toes).max() < TOE_BOUND
+    root_z = motion.frames[:, 2]
+    assert 0.2 < root_z.min() and root_z.max() < 0.35
+    assert result.foot_heights.min() == pytest.approx(0.0, abs=1e-6)
+
+
+@needs_clips
+def test_a_swapped_leg_shows_in_the_toe_error(importer, tmp_path):
+    swap = tmp_path / "swap.yaml"
+    swap.write_text("".join("FR_{0}_joint: FL_{0}_joint\nFL_{0}_joint: FR_{0}_joint\n".format(j)
+                            for j in ("hip", "thigh", "calf")))
+    result = importer.import_file(str(CLIPS / "trot0.txt"), joint_map_file=str(swap))
+    assert result.point_error > 0.1
