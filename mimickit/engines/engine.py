@@ -65,7 +65,11 @@ class EngineConfig:
                     where, self.sim_freq, self.control_freq))
 
 
-ENGINES = Registry("engine", "engine_name", ["mimickit.engines.mujoco_engine"])
+# isaac_gym_engine imports Isaac Gym only when its engine is built: listing it costs nothing
+# where Isaac Gym is not installed.
+ENGINES = Registry("engine", "engine_name", ["mimickit.engines.mujoco_engine",
+                                             "mimickit.engines.mujoco_warp_engine",
+                                             "mimickit.engines.isaac_gym_engine"])
 register_engine = ENGINES.register
 
 

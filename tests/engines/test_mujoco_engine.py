@@ -3,6 +3,7 @@
 References are independent of the engine: MuJoCo's own kinematics on the character file
 compiled alone, closed-form free fall, the character's weight, the file's joint ranges.
 """
+import importlib.util
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -17,7 +18,9 @@ from scipy.spatial.transform import Rotation
 from mimickit.engines.engine_builder import build_engine
 from mimickit.util.errors import MimicKitError
 
-ENGINE_NAMES = ["mujoco"]
+HAS_MUJOCO_WARP = importlib.util.find_spec("mujoco_warp") is not None
+ENGINE_NAMES = ["mujoco", pytest.param("mujoco_warp", marks=pytest.mark.skipif(
+    not HAS_MUJOCO_WARP, reason="mujoco-warp is not installed (Python >= 3.11, pip install -e '.[dev]')"))]
 REPO = Path(__file__).resolve().parents[2]
 HUMANOID = str(REPO / "data/assets/humanoid/humanoid.xml")
 GRAVITY = 9.81

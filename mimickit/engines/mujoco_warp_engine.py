@@ -1,0 +1,624 @@
+"""MuJoCo Warp engine (``engine_name: mujoco_warp``): every env a world of one batched
+:mod:`mujoco_warp` simulation, on a CUDA GPU or (slowly) on the CPU.
+
+Needs the ``gpu`` extra (``pip install -e ".[gpu]"``: ``mujoco-warp``, which brings
+``warp-lang``); written against mujoco-warp 4.0 and warp-lang 1.19.
+
+Scene: the same :class:`mujoco.MjModel` as the ``mujoco`` engine (ground, lights, the
+characters, their readback sensors; :mod:`mimickit.engines.mujoco_scene`), put on the warp
+device with ``mujoco_warp.put_model`` and ``put_data(nworld=num_envs)``. The warp device is
+the engine's torch device (``cpu`` or ``cuda:N``). Physics runs in float32, MuJoCo's C
+engine in float64; ``put_model`` raises the solver tolerance to at least 1e-6 for float32.
+
+Sharing with torch: ``qpos``, ``qvel``, ``ctrl``, ``sensordata`` and the actuator gains are
+warp arrays seen as torch tensors through ``warp.to_torch`` (no copies): setters, ``set_cmd``
+and ``set_pd_gains`` write into them in place. The first read after a step or setter
+gathers ``[qpos, qvel, sensordata]`` of every world into one new float32 tensor (one
+device copy, quaternions reordered on the way) and the getters are views of it, so that
+getter results stay valid after later steps as the :class:`Engine` interface promises.
+On CUDA, warp runs on its own stream; the engine orders it against torch's current stream
+with stream waits (no host synchronisation).
+
+Stepping: ``step()`` runs ``step2``, then ``substeps - 1`` times (``step1``, ``step2``), then
+``step1`` (mujoco_warp's split of ``mj_step``: ``step1`` is the position and velocity
+stages and their sensors, ``step2`` actuation, the constraint solve, acceleration sensors
+and integration). The state after a step therefore has its position and velocity stages
+computed, as in the ``mujoco`` engine, at no extra cost. ``step1`` zeroes all sensor data,
+so the acceleration-stage sensors (contact forces, actuator forces, ground contacts) are
+copied aside after the last ``step2``: they are those of the last substep's solve, as in the
+``mujoco`` engine. With ``graph_capture`` (the default) that sequence is recorded once with
+``warp.ScopedCapture`` and replayed with ``warp.capture_launch``: a CUDA graph on a GPU,
+warp's recorded CPU graph on the CPU (warp >= 1.19; about 10x fewer Python launches).
+Setters write the state rows; before the next step (``step1``) or read (``forward``) the
+engine recomputes the derived quantities of all worlds (mujoco_warp has no per-world
+forward); the acceleration-stage readings of untouched worlds are kept.
+
+Contact and constraint buffers: ``nconmax_per_env`` contacts per world (shared between
+worlds: ``naconmax = nconmax_per_env * num_envs``) and ``njmax_per_env`` constraint rows
+per world, 0 = derived from the model by :func:`default_buffer_sizes`. An overflow (more
+contacts, broad-phase pairs or constraint rows than allocated, or more than 64 contacts on
+one contact sensor) drops the excess; the engine then warns, naming the key to raise, and
+flags the worlds mujoco_warp marks in ``Data.overflow`` as failed (all worlds for the
+shared contact buffer).
+
+Failed envs: mujoco_warp does not check the state. After every physics step (and before
+recomputing a state written by setters) the kernel
+:func:`mimickit.engines.mujoco_warp_kernels.check_state` flags worlds whose qpos, qvel or
+qacc is NaN or above 1e10 in magnitude, as MuJoCo's ``mj_checkPos``/``Vel``/``Acc`` do, and
+``mujoco_warp.reset_data`` resets just those worlds to the model's default pose, so that a
+bad world neither floods the shared contact buffer nor stops stepping. Flagged worlds are
+returned once by :meth:`MujocoWarpEngine.pop_failed_envs`.
+
+Display: ``render()``/``render_frame()`` copy env 0's qpos and qvel into an ``MjData`` of
+the host model, run ``mj_forward`` and draw it with the shared MuJoCo viewer/renderer code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from typing import Dict, List, Optional, Tuple
+
+import mujoco
+import numpy as np
+import torch
+from torch import Tensor
+
+from mimickit.engines.engine import register_engine
+from mimickit.engines.mujoco_scene import (GROUND_NAME, IndexLike, MujocoSceneConfig, MujocoSceneEngine,
+                                           index_array)
+from mimickit.util import torch_util
+from mimickit.util.errors import MimicKitError
+
+_INSTALL_HINT = 'pip install -e ".[gpu]"'
+
+# most contacts one geom makes with a plane in mujoco_warp's collision functions
+# (collision_primitive_core.py: plane_box keeps the lowest 4 corners, plane_cylinder and
+# plane_convex return up to 4, plane_capsule 2); other geom types count 4
+_PLANE_CONTACTS = {
+    int(mujoco.mjtGeom.mjGEOM_SPHERE): 1,
+    int(mujoco.mjtGeom.mjGEOM_CAPSULE): 2,
+    int(mujoco.mjtGeom.mjGEOM_ELLIPSOID): 1,
+    int(mujoco.mjtGeom.mjGEOM_CYLINDER): 4,
+    int(mujoco.mjtGeom.mjGEOM_BOX): 4,
+    int(mujoco.mjtGeom.mjGEOM_MESH): 4,
+}
+_SELF_CONTACTS_PER_GEOM = 2  # allowance for contacts between a character's own geoms
+_EQUALITY_ROWS = 6  # most constraint rows of one equality constraint (weld)
+
+
+@dataclasses.dataclass
+class MujocoWarpEngineConfig(MujocoSceneConfig):
+    """``data/engines/mujoco_warp_engine.yaml`` (and the shared keys of :class:`MujocoSceneConfig`).
+
+    nconmax_per_env: contacts allocated per env (the buffer is shared by all envs);
+        0 derives it from the model (:func:`default_buffer_sizes`).
+    njmax_per_env: constraint rows allocated per env (no env may have more); 0 derives it.
+    graph_capture: record the control step once as a warp graph (a CUDA graph on a GPU)
+        and replay it; false launches every kernel from Python (slow, for debugging).
+    """
+
+    nconmax_per_env: int = 0
+    njmax_per_env: int = 0
+    graph_capture: bool = True
+
+    def validate(self, where: str) -> None:
+        super().validate(where)
+        for key in ("nconmax_per_env", "njmax_per_env"):
+            if getattr(self, key) < 0:
+                raise MimicKitError("{}: key '{}': expected 0 (derived from the model) or a positive "
+                                    "integer, got {}".format(where, key, getattr(self, key)))
+
+
+def _import_warp():
+    """``(warp, mujoco_warp, kernels)``, or a one-line MimicKitError saying how to install them."""
+    try:
+        import mujoco_warp
+        import warp
+    except ImportError as e:
+        raise MimicKitError("engine 'mujoco_warp' needs the packages mujoco-warp and warp-lang ({}); "
+                            "install them with {}".format(e, _INSTALL_HINT))
+    if warp.config.log_level < warp.LOG_WARNING:
+        warp.config.log_level = warp.LOG_WARNING  # no start-up banner or per-module load messages
+    from mimickit.engines import mujoco_warp_kernels
+    return warp, mujoco_warp, mujoco_warp_kernels
+
+
+def default_buffer_sizes(model: mujoco.MjModel) -> Tuple[int, int]:
+    """``(nconmax, njmax)`` per env for the scene ``model``: contacts and constraint rows.
+
+    Contacts: every geom that can touch the ground plane at once with its most contacts
+    against a plane (:data:`_PLANE_CONTACTS`: a fallen character lying flat), plus
+    :data:`_SELF_CONTACTS_PER_GEOM` for each geom that can touch a geom of another body
+    that is not its parent or child (MuJoCo's default parent filter). The same number
+    bounds mujoco_warp's broad-phase pairs, which share the buffer. Constraint rows: each
+    contact's rows (pyramidal cone: ``2 (condim - 1)``, elliptic: ``condim``, at the largest
+    condim of the geoms) plus one row per limited joint and per dof with friction loss and
+    :data:`_EQUALITY_ROWS` per equality constraint. The humanoid (``data/assets/humanoid``)
+    gets 69 contacts and 304 rows; tumbling onto the ground from random poses it used at
+    most 23 contacts and 94 rows in one world (7 contacts per world on average).
+    """
+    ground = model.geom(GROUND_NAME).id
+    contype, conaffinity = model.geom_contype, model.geom_conaffinity
+
+    def collide(a: int, b: int) -> bool:
+        return bool(contype[a] & conaffinity[b]) or bool(contype[b] & conaffinity[a])
+
+    parent = model.body_parentid
+    geoms = [g for g in range(model.ngeom) if g != ground and (contype[g] or conaffinity[g])]
+    ground_contacts = sum(_PLANE_CONTACTS.get(int(model.geom_type[g]), 4) for g in geoms if collide(g, ground))
+
+    def may_touch(a: int, b: int) -> bool:
+        body_a, body_b = model.geom_bodyid[a], model.geom_bodyid[b]
+        return body_a != body_b and parent[body_a] != body_b and parent[body_b] != body_a and collide(a, b)
+
+    self_geoms = sum(1 for a in geoms if any(may_touch(a, b) for b in geoms))
+    nconmax = ground_contacts + _SELF_CONTACTS_PER_GEOM * self_geoms
+    condim = int(max([model.geom_condim[g] for g in geoms], default=1))
+    rows = condim if model.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC else max(1, 2 * (condim - 1))
+    njmax = (nconmax * rows + int(model.jnt_limited.sum()) + int((model.dof_frictionloss > 0).sum())
+             + _EQUALITY_ROWS * model.neq)
+    return max(nconmax, 1), max(njmax, 1)
+
+
+@register_engine("mujoco_warp")
+class MujocoWarpEngine(MujocoSceneEngine):
+    """MuJoCo Warp: ``num_envs`` worlds of one batched simulation on the engine's device.
+
+    See the module docstring for stepping, memory sharing, buffers and failed envs.
+
+    Raises:
+        MimicKitError: mujoco-warp or warp-lang missing, a CUDA device without CUDA.
+    """
+
+    config_class = MujocoWarpEngineConfig
+
+    def __init__(self, config: MujocoWarpEngineConfig, num_envs: int, device: str, visualize: bool):
+        super().__init__(config, num_envs, device, visualize)
+        self._wp, self._mjw, self._kernels = _import_warp()
+        wp = self._wp
+        if self._device.type == "cuda":
+            if not wp.is_cuda_available():
+                raise MimicKitError("engine 'mujoco_warp': device '{}' asked for, but warp finds no CUDA "
+                                    "device".format(device))
+            index = self._device.index if self._device.index is not None else torch.cuda.current_device()
+            self._device = torch.device("cuda", index)
+            self._wp_device = wp.get_device("cuda:{}".format(index))
+        elif self._device.type == "cpu":
+            self._wp_device = wp.get_device("cpu")
+        else:
+            raise MimicKitError("engine 'mujoco_warp': device '{}' is neither cpu nor cuda".format(device))
+        self._m = None  # mujoco_warp.Model
+        self._d = None  # mujoco_warp.Data
+        self._graphs: Dict[str, object] = {}
+        self._nconmax = 0
+        self._njmax = 0
+        self._warned: set = set()  # overflow bits already warned about
+        self._torch_stream_cache = None  # (torch CUDA stream handle, the same as a warp stream)
+
+    # ================================================================= properties
+    @property
+    def buffer_sizes(self) -> Tuple[int, int]:
+        """``(nconmax, njmax)`` per env in use (after :meth:`initialize`)."""
+        return self._nconmax, self._njmax
+
+    @property
+    def warp_model(self):
+        """The ``mujoco_warp.Model`` (after :meth:`initialize`), for tools; do not edit."""
+        return self._m
+
+    @property
+    def warp_data(self):
+        """The ``mujoco_warp.Data`` (after :meth:`initialize`), for tools; do not edit."""
+        return self._d
+
+    # ================================================================= scene setup
+    def initialize(self) -> None:
+        model = self._compile_scene()
+        config = self._config
+        default_ncon, default_nj = default_buffer_sizes(model)
+        self._nconmax = config.nconmax_per_env or default_ncon
+        self._njmax = config.njmax_per_env or default_nj
+        wp, mjw = self._wp, self._mjw
+        # the default state without its contacts: put_data refuses initial contacts beyond
+        # nconmax; the first forward below computes them and reports an overflow as a step would
+        host_data = mujoco.MjData(model)
+        with wp.ScopedDevice(self._wp_device):
+            try:
+                self._m = mjw.put_model(model)
+                self._d = mjw.put_data(model, host_data, nworld=self.num_envs, nconmax=self._nconmax,
+                                       njmax=self._njmax)
+            except (NotImplementedError, ValueError) as e:
+                raise MimicKitError("engine 'mujoco_warp' cannot simulate the scene of {}: {}".format(
+                    ", ".join(c.asset_file for c in self._chars), str(e).replace("\n", " ")))
+            # the engine reports overflows itself (see _check_overflow), once, not per kernel
+            self._m.opt.warn_overflow = 0
+            d = self._d
+            self._bad = wp.zeros(self.num_envs, dtype=bool)  # worlds found bad by the last check
+            self._bad_flags = wp.zeros(self.num_envs, dtype=int)  # 1 where a check found the world bad
+            self._acc_sensordata = wp.zeros_like(d.sensordata)  # acceleration-stage sensors, set aside
+        self._qpos = wp.to_torch(d.qpos)  # [num_envs, nq] float32, shared
+        self._qvel = wp.to_torch(d.qvel)
+        self._ctrl = wp.to_torch(d.ctrl)
+        self._sensordata = wp.to_torch(d.sensordata)
+        self._acc_sensordata_t = wp.to_torch(self._acc_sensordata)
+        self._overflow = wp.to_torch(d.overflow)  # [num_envs] int32 OverflowType bits
+        self._bad_flags_t = wp.to_torch(self._bad_flags)
+        self._gainprm = wp.to_torch(self._m.actuator_gainprm)  # [1, nu, 10]: one set for all worlds
+        self._biasprm = wp.to_torch(self._m.actuator_biasprm)
+        self._acc_columns = torch.as_tensor(self._acc_sensor_columns(model), device=self._device)
+        self._overflow_kinds = self._overflow_messages()
+
+        self._failed = torch.zeros(self.num_envs, dtype=torch.bool, device=self._device)
+        self._dirty = torch.zeros(self.num_envs, dtype=torch.bool, device=self._device)
+        self._any_dirty = False
+        self._pending_ang_vel: Dict[int, Tuple[Tensor, Tensor]] = {}
+        self._index_cache: Dict[Tuple[int, str], Tensor] = {}
+        self._tensors_stale = True
+        self._buf: Optional[Tensor] = None
+        self._readback: Dict[Tuple[int, str], Tensor] = {}
+
+        self._build_graphs()
+        if self._visualize:
+            self._launch_viewer()
+
+    @staticmethod
+    def _acc_sensor_columns(model: mujoco.MjModel) -> np.ndarray:
+        """sensordata columns of the acceleration-stage sensors (cleared by ``step1``)."""
+        columns = [np.arange(model.sensor_adr[s], model.sensor_adr[s] + model.sensor_dim[s])
+                   for s in range(model.nsensor) if model.sensor_needstage[s] == mujoco.mjtStage.mjSTAGE_ACC]
+        return np.concatenate(columns).astype(np.int64) if columns else np.zeros(0, dtype=np.int64)
+
+    def _overflow_messages(self) -> List[Tuple[int, str]]:
+        """(OverflowType bit, warning) for the overflows that flag worlds as failed."""
+        kind = self._mjw.OverflowType
+        contacts = ("contacts were dropped; raise key 'nconmax_per_env' of the mujoco_warp engine config "
+                    "(now {} per env, naconmax = {} for {} envs)".format(
+                        self._nconmax, self._nconmax * self.num_envs, self.num_envs))
+        rows = ("constraint rows were dropped; raise key 'njmax_per_env' of the mujoco_warp engine config "
+                "(now {})".format(self._njmax))
+        return [
+            (int(kind.NARROWPHASE), "mujoco_warp: the contact buffer is full: " + contacts),
+            (int(kind.BROADPHASE), "mujoco_warp: the broad-phase pair buffer is full: " + contacts),
+            (int(kind.CCD), "mujoco_warp: the convex-collision contact buffer is full: " + contacts),
+            (int(kind.NEFC), "mujoco_warp: an env has more constraint rows than allocated: " + rows),
+            (int(kind.NJMAX_NNZ), "mujoco_warp: the sparse constraint Jacobian is full: " + rows),
+            (int(kind.CONTACT_MATCH), "mujoco_warp: more than {} contacts matched one contact sensor; the "
+             "extra contacts are missing from the contact forces".format(self._m.opt.contact_sensor_maxmatch)),
+        ]
+
+    # ================================================================= graphs
+    def _check_and_reset(self) -> None:
+        """Flag worlds with a bad state and reset them to the default pose (see the module docstring)."""
+        d = self._d
+        self._wp.launch(self._kernels.check_state, dim=self.num_envs,
+                        inputs=[d.qpos, d.qvel, d.qacc], outputs=[self._bad, self._bad_flags])
+        self._mjw.reset_data(self._m, d, reset=self._bad)
+
+    def _run_step(self) -> None:
+        """``substeps`` physics steps from a state whose ``step1`` stages are computed."""
+        mjw, m, d = self._mjw, self._m, self._d
+        for i in range(self.substeps):
+            if i > 0:
+                mjw.step1(m, d)
+            mjw.step2(m, d)
+            self._check_and_reset()
+        self._wp.copy(self._acc_sensordata, d.sensordata)
+        mjw.step1(m, d)
+
+    def _run_prepare(self) -> None:
+        """After setters, before a step: check the written state, recompute the ``step1`` stages."""
+        self._check_and_reset()
+        self._mjw.step1(self._m, self._d)
+
+    def _run_forward(self) -> None:
+        """After setters, before a read: check the written state, recompute every stage."""
+        self._check_and_reset()
+        self._mjw.forward(self._m, self._d)
+
+    def _build_graphs(self) -> None:
+        """Compile the kernels by running each sequence once, restore the default state,
+        then record the sequences as graphs (with ``graph_capture``)."""
+        wp, mjw = self._wp, self._mjw
+        runs = {"step": self._run_step, "prepare": self._run_prepare, "forward": self._run_forward}
+        with wp.ScopedDevice(self._wp_device):
+            for run in runs.values():
+                run()
+            mjw.reset_data(self._m, self._d)
+            self._bad_flags.zero_()
+            self._overflow.zero_()
+            self._run_forward()
+            wp.synchronize_device(self._wp_device)
+            if self._config.graph_capture:
+                for name, run in runs.items():
+                    with wp.ScopedCapture(device=self._wp_device) as capture:
+                        run()
+                    self._graphs[name] = capture.graph
+        self._acc_sensordata_t.copy_(self._sensordata)
+
+    def _launch(self, name: str) -> None:
+        """Run sequence ``name`` on the warp device after torch's pending work on the tensors."""
+        wp = self._wp
+        self._warp_after_torch()
+        with wp.ScopedDevice(self._wp_device):
+            graph = self._graphs.get(name)
+            if graph is not None:
+                wp.capture_launch(graph)
+            else:
+                {"step": self._run_step, "prepare": self._run_prepare, "forward": self._run_forward}[name]()
+
+    def _torch_stream(self):
+        """Torch's current CUDA stream on the engine's device, as a warp stream (cached)."""
+        stream = torch.cuda.current_stream(self._device)
+        if self._torch_stream_cache is None or self._torch_stream_cache[0] != stream.cuda_stream:
+            self._torch_stream_cache = (stream.cuda_stream, self._wp.stream_from_torch(stream))
+        return self._torch_stream_cache[1]
+
+    def _warp_after_torch(self) -> None:
+        """Make warp's stream wait for the work torch has queued (CUDA; nothing on the CPU)."""
+        if self._device.type == "cuda":
+            self._wp.get_stream(self._wp_device).wait_stream(self._torch_stream())
+
+    def _torch_after_warp(self) -> None:
+        """Make torch's stream wait for the work warp has queued (CUDA; nothing on the CPU)."""
+        if self._device.type == "cuda":
+            self._torch_stream().wait_stream(self._wp.get_stream(self._wp_device))
+
+    # ================================================================= gains
+    def set_pd_gains(self, char_id: int, kp: Tensor, kd: Tensor) -> None:
+        """Set the gains of the character's position actuators in every env.
+
+        In ``torque`` mode the gains are only stored (for an env computing its own PD).
+        Call after :meth:`initialize`.
+        """
+        char, kp_np, kd_np = self._store_pd_gains(char_id, kp, kd)
+        if self.control_mode == "pos":
+            acts = self._index(char_id, "actuators", char.actuators)
+            kp_t = torch.as_tensor(kp_np, dtype=torch.float32, device=self._device)
+            kd_t = torch.as_tensor(kd_np, dtype=torch.float32, device=self._device)
+            self._torch_after_warp()
+            self._gainprm[:, acts, 0] = kp_t
+            self._biasprm[:, acts, 1] = -kp_t
+            self._biasprm[:, acts, 2] = -kd_t
+
+    # ================================================================= simulation
+    def _index(self, char_id: int, what: str, index: IndexLike) -> Tensor:
+        """``index`` as a LongTensor on the device (cached per character and ``what``)."""
+        key = (char_id, what)
+        tensor = self._index_cache.get(key)
+        if tensor is None:
+            tensor = torch.as_tensor(index_array(index), device=self._device)
+            self._index_cache[key] = tensor
+        return tensor
+
+    def set_cmd(self, char_id: int, cmd: Tensor) -> None:
+        char = self._sim_char(char_id)
+        expected = (self.num_envs, len(char.dof_names))
+        if tuple(cmd.shape) != expected:
+            raise ValueError("set_cmd: expected cmd of shape {}, got {}".format(list(expected), list(cmd.shape)))
+        self._torch_after_warp()
+        self._ctrl[:, self._index(char_id, "actuators", char.actuators)] = cmd.detach().to(
+            device=self._device, dtype=torch.float32)
+
+    def step(self) -> None:
+        if self._d is None:
+            raise RuntimeError("the engine is not initialized (call initialize()) or is closed")
+        if self._any_dirty:
+            self._prepare_dirty("prepare")
+        self._launch("step")
+        self._tensors_stale = True
+        self._check_overflow()
+
+    def _check_overflow(self) -> None:
+        """Warn about buffer overflows of the last call and flag the worlds they hit (never silent)."""
+        self._torch_after_warp()
+        mask = 0
+        for bit, _ in self._overflow_kinds:
+            mask |= bit
+        hit = (self._overflow & mask) != 0
+        if bool(hit.any()):
+            bits = int(np.bitwise_or.reduce(self._overflow.cpu().numpy()))
+            for bit, message in self._overflow_kinds:
+                if bits & bit and bit not in self._warned:
+                    warnings.warn(message, RuntimeWarning, stacklevel=3)
+                    self._warned.add(bit)
+            self._failed |= hit
+        self._overflow.zero_()
+
+    def _prepare_dirty(self, name: str) -> None:
+        """Recompute the worlds touched by setters with sequence ``name`` (``prepare`` or ``forward``)."""
+        self._apply_pending_ang_vel()
+        self._launch(name)
+        self._torch_after_warp()
+        if name == "forward":
+            # untouched worlds keep the acceleration-stage readings of their last step
+            dirty = self._dirty
+            self._acc_sensordata_t[dirty] = self._sensordata[dirty]
+        self._dirty[:] = False
+        self._any_dirty = False
+        self._check_overflow()
+
+    def pop_failed_envs(self) -> Tensor:
+        self._refresh()
+        self._torch_after_warp()
+        self._failed |= self._bad_flags_t != 0
+        self._bad_flags_t.zero_()
+        failed = self._failed.clone()
+        self._failed[:] = False
+        return failed
+
+    def _refresh(self) -> None:
+        """Gather the state of every world once per step (or after setters) into a new float32
+        tensor ``[num_envs, nq + nv + nsensordata]``: qpos, qvel, sensordata (acceleration-stage
+        sensors from the copy set aside), body quaternions reordered to (x, y, z, w)."""
+        if not self._tensors_stale:
+            return
+        if self._d is None:
+            raise RuntimeError("the engine is not initialized (call initialize()) or is closed")
+        if self._any_dirty:
+            self._prepare_dirty("forward")
+        self._torch_after_warp()
+        nq, nv = self._model.nq, self._model.nv
+        buf = torch.cat([self._qpos, self._qvel, self._sensordata], dim=1)
+        if len(self._acc_columns) > 0:
+            buf[:, nq + nv + self._acc_columns] = self._acc_sensordata_t[:, self._acc_columns]
+        for char in self._chars:
+            columns = char.readback["body_rot"][0]
+            block = buf[:, columns].reshape(self.num_envs, -1, 4)
+            buf[:, columns] = torch_util.quat_wxyz_to_xyzw(block).reshape(self.num_envs, -1)
+        self._buf = buf
+        self._readback = {}
+        self._tensors_stale = False
+
+    def _read(self, char_id: int, name: str) -> Tensor:
+        """The character's ``name`` quantity, a view of the gathered state (cached)."""
+        self._refresh()
+        key = (char_id, name)
+        tensor = self._readback.get(key)
+        if tensor is None:
+            columns, shape = self._char(char_id).readback[name]
+            if isinstance(columns, slice):
+                tensor = self._buf[:, columns]
+            else:
+                tensor = self._buf[:, self._index(char_id, "readback/" + name, columns)]
+            if name == "ground_contacts":
+                tensor = tensor > 0
+            if shape:
+                tensor = tensor.reshape((self.num_envs,) + shape)
+            self._readback[key] = tensor
+        return tensor
+
+    # ================================================================= getters
+    def get_root_pos(self, char_id: int) -> Tensor:
+        return self._read(char_id, "root_pos")
+
+    def get_root_rot(self, char_id: int) -> Tensor:
+        return self._read(char_id, "root_rot")  # framequat sensor of the root body
+
+    def get_root_vel(self, char_id: int) -> Tensor:
+        return self._read(char_id, "root_vel")  # free joint qvel[0:3]: world frame
+
+    def get_root_ang_vel(self, char_id: int) -> Tensor:
+        # frameangvel sensor of the root: the free joint's body-local qvel[3:6] in world frame
+        return self._read(char_id, "root_ang_vel")
+
+    def get_dof_pos(self, char_id: int) -> Tensor:
+        return self._read(char_id, "dof_pos")
+
+    def get_dof_vel(self, char_id: int) -> Tensor:
+        return self._read(char_id, "dof_vel")
+
+    def get_dof_forces(self, char_id: int) -> Tensor:
+        return self._read(char_id, "dof_forces")  # jointactuatorfrc sensors
+
+    def get_body_pos(self, char_id: int) -> Tensor:
+        return self._read(char_id, "body_pos")
+
+    def get_body_rot(self, char_id: int) -> Tensor:
+        return self._read(char_id, "body_rot")
+
+    def get_body_vel(self, char_id: int) -> Tensor:
+        return self._read(char_id, "body_vel")
+
+    def get_body_ang_vel(self, char_id: int) -> Tensor:
+        return self._read(char_id, "body_ang_vel")
+
+    def get_contact_forces(self, char_id: int) -> Tensor:
+        return self._read(char_id, "contact_forces")  # netforce contact sensors
+
+    def get_ground_contacts(self, char_id: int) -> Tensor:
+        return self._read(char_id, "ground_contacts")
+
+    # ================================================================= setters
+    def _rows(self, env_ids: Tensor, values: Tensor, width: int, what: str) -> Tuple[Tensor, Tensor]:
+        ids = env_ids.detach().to(device=self._device, dtype=torch.long).reshape(-1)
+        vals = values.detach().to(device=self._device, dtype=torch.float32)
+        if tuple(vals.shape) != (len(ids), width):
+            raise ValueError("{}: expected values of shape [{}, {}], got {}".format(
+                what, len(ids), width, list(values.shape)))
+        return ids, vals
+
+    def _write(self, target: Tensor, ids: Tensor, columns: Tensor, vals: Tensor) -> None:
+        """Write ``vals`` ``[k, c]`` into rows ``ids`` and ``columns`` of a state tensor."""
+        if self._d is None:
+            raise RuntimeError("the engine is not initialized (call initialize()) or is closed")
+        self._torch_after_warp()
+        target[ids[:, None], columns[None, :]] = vals
+        self._mark_dirty(ids)
+
+    def _mark_dirty(self, ids: Tensor) -> None:
+        self._dirty[ids] = True
+        self._any_dirty = True
+        self._tensors_stale = True
+
+    def _columns(self, char_id: int, what: str, start: int, count: int) -> Tensor:
+        return self._index(char_id, what, slice(start, start + count))
+
+    def set_root_pos(self, char_id: int, env_ids: Tensor, root_pos: Tensor) -> None:
+        char = self._char(char_id)
+        ids, vals = self._rows(env_ids, root_pos, 3, "set_root_pos")
+        self._write(self._qpos, ids, self._columns(char_id, "root_pos", char.root_qpos, 3), vals)
+
+    def set_root_rot(self, char_id: int, env_ids: Tensor, root_rot: Tensor) -> None:
+        char = self._char(char_id)
+        ids, vals = self._rows(env_ids, torch_util.quat_xyzw_to_wxyz(root_rot), 4, "set_root_rot")
+        self._write(self._qpos, ids, self._columns(char_id, "root_rot", char.root_qpos + 3, 4), vals)
+
+    def set_root_vel(self, char_id: int, env_ids: Tensor, root_vel: Tensor) -> None:
+        char = self._char(char_id)
+        ids, vals = self._rows(env_ids, root_vel, 3, "set_root_vel")
+        self._write(self._qvel, ids, self._columns(char_id, "root_vel", char.root_qvel, 3), vals)
+
+    def set_root_ang_vel(self, char_id: int, env_ids: Tensor, root_ang_vel: Tensor) -> None:
+        """Set the root's world-frame angular velocity.
+
+        MuJoCo stores it in the root's local frame; the conversion uses the root rotation
+        at the next step or getter, so setter order does not matter.
+        """
+        self._char(char_id)
+        ids, vals = self._rows(env_ids, root_ang_vel, 3, "set_root_ang_vel")
+        if char_id not in self._pending_ang_vel:
+            self._pending_ang_vel[char_id] = (
+                torch.zeros(self.num_envs, 3, device=self._device),
+                torch.zeros(self.num_envs, dtype=torch.bool, device=self._device))
+        world_ang_vel, pending = self._pending_ang_vel[char_id]
+        world_ang_vel[ids] = vals
+        pending[ids] = True
+        self._mark_dirty(ids)
+
+    def _apply_pending_ang_vel(self) -> None:
+        if not self._pending_ang_vel:
+            return
+        self._torch_after_warp()
+        for char_id, (world_ang_vel, pending) in self._pending_ang_vel.items():
+            char = self._chars[char_id]
+            ids = torch.nonzero(pending).reshape(-1)
+            root_rot_wxyz = self._qpos[ids, char.root_qpos + 3:char.root_qpos + 7]
+            root_rot = torch_util.quat_normalize(torch_util.quat_wxyz_to_xyzw(root_rot_wxyz))
+            local = torch_util.quat_rotate_inverse(root_rot, world_ang_vel[ids])
+            self._qvel[ids, char.root_qvel + 3:char.root_qvel + 6] = local
+        self._pending_ang_vel.clear()
+
+    def set_dof_pos(self, char_id: int, env_ids: Tensor, dof_pos: Tensor) -> None:
+        char = self._char(char_id)
+        ids, vals = self._rows(env_ids, dof_pos, len(char.dof_names), "set_dof_pos")
+        self._write(self._qpos, ids, self._index(char_id, "dof_qpos", char.dof_qpos), vals)
+
+    def set_dof_vel(self, char_id: int, env_ids: Tensor, dof_vel: Tensor) -> None:
+        char = self._char(char_id)
+        ids, vals = self._rows(env_ids, dof_vel, len(char.dof_names), "set_dof_vel")
+        self._write(self._qvel, ids, self._index(char_id, "dof_qvel", char.dof_qvel), vals)
+
+    # ================================================================= display
+    def _env0_data(self, data: mujoco.MjData) -> mujoco.MjData:
+        """Env 0's qpos and qvel in ``data``, with every stage recomputed by MuJoCo on the host."""
+        self._refresh()
+        data.qpos[:] = self._qpos[0].detach().cpu().numpy()
+        data.qvel[:] = self._qvel[0].detach().cpu().numpy()
+        mujoco.mj_forward(self._model, data)
+        return data
+
+    def close(self) -> None:
+        self._close_display()
+        self._graphs = {}
+        self._m = None
+        self._d = None

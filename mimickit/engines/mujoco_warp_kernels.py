@@ -1,0 +1,34 @@
+"""Warp kernels of the ``mujoco_warp`` engine; imported only when that engine is built.
+
+Warp reads the kernel annotations, so ``warp`` is imported at module level here (the
+engine module itself imports warp lazily).
+"""
+from __future__ import annotations
+
+import warp as wp
+
+# MuJoCo's mjMAXVAL: mj_checkPos / mj_checkVel / mj_checkAcc reset a world whose qpos, qvel
+# or qacc holds a value that is not below it in magnitude (NaN included)
+MAX_STATE_VALUE = 1.0e10
+
+
+@wp.kernel
+def check_state(qpos: wp.array2d(dtype=float), qvel: wp.array2d(dtype=float), qacc: wp.array2d(dtype=float),
+                bad: wp.array(dtype=bool), failed: wp.array(dtype=int)):
+    """Per world (launch dim ``nworld``): ``bad[w]`` = a value of ``qpos``, ``qvel`` or
+    ``qacc`` is NaN or not below :data:`MAX_STATE_VALUE` in magnitude; ``failed[w] = 1``
+    where bad (left as is elsewhere, so it accumulates until the engine clears it)."""
+    w = wp.tid()
+    found = int(0)
+    for i in range(qpos.shape[1]):
+        if not (wp.abs(qpos[w, i]) < MAX_STATE_VALUE):
+            found = 1
+    for i in range(qvel.shape[1]):
+        if not (wp.abs(qvel[w, i]) < MAX_STATE_VALUE):
+            found = 1
+    for i in range(qacc.shape[1]):
+        if not (wp.abs(qacc[w, i]) < MAX_STATE_VALUE):
+            found = 1
+    bad[w] = found != 0
+    if found != 0:
+        failed[w] = 1
