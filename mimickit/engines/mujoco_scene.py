@@ -234,8 +234,12 @@ def load_character(asset_file: str, name: str, is_reference: bool, control_mode:
 
 
 def prepare_character_spec(char: Character, control_mode: str) -> mujoco.MjSpec:
-    """Edit the character's spec before attaching: reference display, torque mode."""
+    """Edit the character's spec before attaching: keyframes dropped (the env sets every
+    state; the default pose is read by :class:`mimickit.anim.kin_char_model.KinCharModel`),
+    reference display, torque mode."""
     spec = char.spec
+    for key in list(spec.keys):
+        spec.delete(key)
     if char.is_reference:
         for actuator in list(spec.actuators):
             spec.delete(actuator)

@@ -5,6 +5,7 @@ References: MuJoCo's ``mj_kinematics`` on the file compiled alone; the Unitree A
 AMP_for_hardware (``../shared/data``, skipped when absent) compiled by MuJoCo; the engine's
 own contact sensors and the robot's weight.
 """
+import warnings
 from pathlib import Path
 
 import mujoco
@@ -54,7 +55,10 @@ def test_quadruped_has_twelve_dofs_in_fl_fr_rl_rr_order_with_a1_limits_and_gains
 
 
 def test_engine_loads_the_quadruped_with_its_twelve_dofs(tmp_path):
-    engine = make_engine(tmp_path, num_envs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. MuJoCo's warning about attaching a spec with keyframes
+        engine = make_engine(tmp_path, num_envs=1)
+    assert engine.model.nkey == 0, "the character's keyframe is the env's business, not the scene's"
     assert engine.get_dof_names(0) == DOF_NAMES
     kp, kd = engine.get_pd_gains(0)
     assert torch.allclose(kp, torch.full((12,), 20.0)) and torch.allclose(kd, torch.full((12,), 0.5))
