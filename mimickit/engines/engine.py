@@ -65,11 +65,11 @@ class EngineConfig:
                     where, self.sim_freq, self.control_freq))
 
 
-# isaac_gym_engine imports Isaac Gym only when its engine is built: listing it costs nothing
-# where Isaac Gym is not installed.
-ENGINES = Registry("engine", "engine_name", ["mimickit.engines.mujoco_engine",
-                                             "mimickit.engines.mujoco_warp_engine",
-                                             "mimickit.engines.isaac_gym_engine"])
+# A lookup imports only the named engine's module (mimickit.util.registry): listing Isaac Gym or MuJoCo
+# Warp costs nothing where they are not installed.
+ENGINES = Registry("engine", "engine_name", {"mujoco": "mimickit.engines.mujoco_engine",
+                                             "mujoco_warp": "mimickit.engines.mujoco_warp_engine",
+                                             "isaac_gym": "mimickit.engines.isaac_gym_engine"})
 register_engine = ENGINES.register
 
 

@@ -2,8 +2,8 @@
 
 The env YAML names its class with ``env_name``; classes register under that name with
 ``@register_env("name")`` (see :mod:`mimickit.util.registry`). Adding an environment:
-write ``mimickit/envs/my_env.py`` with ``@register_env("my_env")`` and add its module to
-the list below.
+write ``mimickit/envs/my_env.py`` with ``@register_env("my_env")`` and add
+``"my_env": "mimickit.envs.my_env"`` to the table below.
 """
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from mimickit.util.config import load_yaml
 from mimickit.util.errors import MimicKitError
 from mimickit.util.registry import Registry
 
-ENVS = Registry("environment", "env_name", [
-    "mimickit.envs.view_motion_env",
-    "mimickit.envs.deepmimic_env",
-    "mimickit.envs.amp_env",
-])
+ENVS = Registry("environment", "env_name", {
+    "view_motion": "mimickit.envs.view_motion_env",
+    "deepmimic": "mimickit.envs.deepmimic_env",
+    "amp": "mimickit.envs.amp_env",
+})
 register_env = ENVS.register
 
 

@@ -13,7 +13,7 @@ own keys::
       ...                      # the task's keys
 
 Adding a task: write a module with a :class:`Task` subclass decorated with
-``@register_task("name")`` and add the module to :data:`TASKS`' list.
+``@register_task("name")`` and add ``name: module`` to :data:`TASKS`' table.
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from mimickit.util.registry import Registry
 CHAR_STATE_KEYS = ("root_pos", "root_rot", "root_vel", "root_ang_vel", "dof_pos", "dof_vel", "body_pos",
                    "body_rot", "body_vel", "body_ang_vel", "ground_contacts")
 
-TASKS = Registry("task", "task_name", ["mimickit.envs.locomotion_tasks"])
+TASKS = Registry("task", "task_name", {name: "mimickit.envs.locomotion_tasks"
+                                       for name in ("velocity_command", "steering", "location")})
 register_task = TASKS.register
 
 

@@ -1,8 +1,8 @@
 """Build an agent from its YAML config.
 
 The agent YAML names its class with ``agent_name``; classes register under that name with
-``@register_agent("name")``. The modules that hold registered agents are listed in
-:data:`AGENTS` (a :class:`mimickit.util.registry.Registry`) and imported on the first build.
+``@register_agent("name")``. :data:`AGENTS` (a :class:`mimickit.util.registry.Registry`)
+maps each name to its module, imported when that agent is first built.
 
 ``run.py`` uses these agent methods:
 
@@ -22,11 +22,11 @@ from mimickit.envs.base_env import BaseEnv
 from mimickit.util.config import load_yaml
 from mimickit.util.registry import Registry
 
-AGENTS = Registry("agent", "agent_name", [
-    "mimickit.learning.dummy_agent",
-    "mimickit.learning.ppo_agent",
-    "mimickit.learning.amp_agent",
-])
+AGENTS = Registry("agent", "agent_name", {
+    "dummy": "mimickit.learning.dummy_agent",
+    "PPO": "mimickit.learning.ppo_agent",
+    "AMP": "mimickit.learning.amp_agent",
+})
 register_agent = AGENTS.register
 
 

@@ -1,14 +1,16 @@
-"""Registries of named classes: engines, environments, agents.
+"""Registries of named classes: engines, environments, agents, tasks.
 
 A config names its class with a key (``engine_name``, ``env_name``, ``agent_name``); the
-class registers under that name with the registry's decorator. The modules that hold
-registered classes are listed in the registry and imported on the first lookup, so adding
-one is: write the module with the decorator, add its module path to the list.
+class registers under that name with the registry's decorator. Each registry maps every
+name to the module that holds its class, and a lookup imports only that module, so a
+module whose dependencies are missing here (Isaac Gym, MuJoCo Warp, a newer MuJoCo on an
+old Python) fails only when its own name is asked for, with a message naming the package.
+Adding a class is: write the module with the decorator, add ``name: module`` to the table.
 """
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict
 
 from mimickit.util.errors import MimicKitError
 
@@ -19,13 +21,13 @@ class Registry:
     Args:
         kind: what the classes are, for messages (``engine``).
         key: the config key that names a class (``engine_name``).
-        modules: modules whose import registers the classes.
+        modules: name -> the module whose import registers that name's class.
     """
 
-    def __init__(self, kind: str, key: str, modules: List[str]):
+    def __init__(self, kind: str, key: str, modules: Dict[str, str]):
         self.kind = kind
         self.key = key
-        self.modules = modules
+        self.modules = dict(modules)
         self.classes = {}  # type: Dict[str, Any]
 
     def register(self, name: str) -> Callable[[Any], Any]:
@@ -42,21 +44,33 @@ class Registry:
             return cls
         return add
 
+    def names(self):
+        """Every name this registry can build, sorted."""
+        return sorted(set(self.modules) | set(self.classes))
+
     def lookup(self, config: Dict[str, Any], config_file: str) -> Any:
-        """The class that ``config[key]`` names.
+        """The class that ``config[key]`` names, importing its module on first use.
 
         Raises:
-            MimicKitError: when the key is missing or names no registered class (the
-                message names the file and lists the known names).
+            MimicKitError: when the key is missing, names no known class (the message names
+                the file and lists the known names), or its module cannot be imported
+                (the message names the missing package).
+            ValueError: when the module does not register the name (a programming error).
         """
-        for module in self.modules:
-            importlib.import_module(module)
-        known = ", ".join(sorted(self.classes)) or "none"
+        known = ", ".join(self.names()) or "none"
         if self.key not in config:
             raise MimicKitError("{}: missing key '{}' (the {} to build; known: {})".format(
                 config_file, self.key, self.kind, known))
         name = config[self.key]
         if name not in self.classes:
-            raise MimicKitError("{}: key '{}': unknown {} '{}' (known: {})".format(
-                config_file, self.key, self.kind, name, known))
+            if name not in self.modules:
+                raise MimicKitError("{}: key '{}': unknown {} '{}' (known: {})".format(
+                    config_file, self.key, self.kind, name, known))
+            try:
+                importlib.import_module(self.modules[name])
+            except ImportError as e:
+                raise MimicKitError("{}: key '{}': the {} '{}' cannot be loaded here: {}".format(
+                    config_file, self.key, self.kind, name, e))
+            if name not in self.classes:
+                raise ValueError("module {} does not register {} '{}'".format(self.modules[name], self.kind, name))
         return self.classes[name]
