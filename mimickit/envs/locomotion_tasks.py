@@ -13,9 +13,9 @@ Sources:
 - ``velocity_command``: the command-tracking rewards of legged_gym (Rudin et al. 2022,
   "Learning to Walk in Minutes Using Massively Parallel Deep RL", ``tracking_lin_vel`` /
   ``tracking_ang_vel``: exp(-err^2 / sigma)).
-- ``steering``: the target-heading reward of AMP (Peng et al. 2021, Sec. 7.1) plus the
+- ``steering``: the "Target Heading" task reward of AMP (Peng et al. 2021) plus the
   facing term of the steering ("heading") task of ASE (Peng et al. 2022).
-- ``location``: the target-location reward of AMP (Peng et al. 2021, Sec. 7.1).
+- ``location``: the "Target Location" task reward of AMP (Peng et al. 2021).
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def steering_reward(root_vel_xy: Tensor, facing_xy: Tensor, tar_dir: Tensor, tar
     """Steering: move along ``tar_dir`` at ``tar_speed`` while facing ``tar_facing``.
 
     ``vel_w * exp(-vel_scale * max(0, tar_speed - v·tar_dir)^2) + facing_w * max(0, facing·tar_facing)``:
-    the velocity term is AMP's target-heading reward (Peng et al. 2021, Sec. 7.1: weight
+    the velocity term is AMP's target-heading reward (Peng et al. 2021, "Target Heading": weight
     scale 0.25, no penalty for going faster than the target); the facing term is the
     cosine of the facing error clipped at 0, as in ASE's steering task (Peng et al. 2022;
     weights 0.7 / 0.3).
@@ -91,7 +91,7 @@ def steering_reward(root_vel_xy: Tensor, facing_xy: Tensor, tar_dir: Tensor, tar
 
 def location_reward(root_pos_xy: Tensor, root_vel_xy: Tensor, tar_pos_xy: Tensor, tar_speed: float,
                     pos_w: float, vel_w: float, pos_scale: float) -> Tensor:
-    """AMP target location (Peng et al. 2021, Sec. 7.1):
+    """AMP target location (Peng et al. 2021, task "Target Location"):
     ``pos_w * exp(-pos_scale * |tar - root|^2) + vel_w * exp(-max(0, tar_speed - v·d)^2)``
     with ``d`` the unit horizontal direction from the root to the target (the velocity term
     is 1 where the root stands on the target, ``d`` being undefined there).
