@@ -31,18 +31,26 @@ ENV = os.path.join(REPO, "data/envs/deepmimic_humanoid_env.yaml")
 AGENT = os.path.join(REPO, "data/agents/deepmimic_humanoid_ppo_agent.yaml")
 
 
+def synchronize(device):
+    """Wait for the work queued on ``device`` (CUDA); nothing to wait for on the CPU."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def env_only_rate(env, num_steps):
     """Samples/s of stepping ``env`` with random actions for ``num_steps`` control steps."""
     space = env.get_action_space()
     low, high = space.low, space.high
     env.reset()
+    synchronize(low.device)
     start = time.perf_counter()
     for _ in range(num_steps):
-        action = low + (high - low) * torch.rand(env.num_envs, len(low))
+        action = low + (high - low) * torch.rand(env.num_envs, len(low), device=low.device)
         _, _, done, _ = env.step(action)
         ended = (done != DoneFlags.NULL).nonzero(as_tuple=False).flatten()
         if len(ended) > 0:
             env.reset(ended)
+    synchronize(low.device)
     return num_steps * env.num_envs / (time.perf_counter() - start)
 
 
@@ -54,8 +62,35 @@ def train_rate(agent, iters):
         info = agent.train_iter()
         for key in split:
             split[key] += info[key] / iters
+    synchronize(agent.device)
     elapsed = time.perf_counter() - start
     return iters * agent.config.steps_per_iter * agent.num_envs / elapsed, split
+
+
+def best_rates(env, agent, iters, trials):
+    """Best env-only and training samples/s over ``trials`` alternating trials after one
+    untimed warm-up of each, and the time split of the best training trial (s per iteration).
+
+    Each trial steps the env for ``iters`` PPO iterations' worth of control steps, then
+    runs ``iters`` PPO iterations.
+    """
+    steps = agent.config.steps_per_iter * iters
+    env_only_rate(env, agent.config.steps_per_iter)
+    agent.train_iter()
+    best_env, best_train, best_split = 0.0, 0.0, None
+    for _ in range(trials):
+        best_env = max(best_env, env_only_rate(env, steps))
+        agent._obs = None  # the env was stepped outside the agent: start its episodes anew
+        rate, split = train_rate(agent, iters)
+        if rate > best_train:
+            best_train, best_split = rate, split
+    return best_env, best_train, best_split
+
+
+def split_percent(split):
+    """The time split as percentages of a training iteration: env, policy, update."""
+    total = sum(split.values())
+    return tuple(100 * split[k] / total for k in ("time_env_s", "time_policy_s", "time_update_s"))
 
 
 def main():
@@ -72,20 +107,9 @@ def main():
     for num_envs in args.num_envs:
         env = build_env(ENV, ENGINE, num_envs, "cpu", False)
         agent = build_agent(AGENT, env, "cpu")
-        steps = agent.config.steps_per_iter * args.iters
-        env_only_rate(env, agent.config.steps_per_iter)
-        agent.train_iter()
-        best_env, best_train, best_split = 0.0, 0.0, None
-        for _ in range(args.trials):
-            best_env = max(best_env, env_only_rate(env, steps))
-            agent._obs = None  # the env was stepped outside the agent: start its episodes anew
-            rate, split = train_rate(agent, args.iters)
-            if rate > best_train:
-                best_train, best_split = rate, split
-        total = sum(best_split.values())
+        best_env, best_train, best_split = best_rates(env, agent, args.iters, args.trials)
         print("{:>6} {:>12.0f} {:>12.0f} {:>8.3f} {:>10.1f} {:>10.1f} {:>10.1f}".format(
-            num_envs, best_env, best_train, best_train / best_env,
-            *(100 * best_split[k] / total for k in ("time_env_s", "time_policy_s", "time_update_s"))))
+            num_envs, best_env, best_train, best_train / best_env, *split_percent(best_split)))
         env.close()
 
 
