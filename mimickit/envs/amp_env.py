@@ -140,7 +140,8 @@ class AMPEnv(CharEnv):
     # ----------------------------------------------------------------- episode
     def step(self, action: Tensor) -> Tuple[Tensor, Tensor, Tensor, Dict[str, Any]]:
         """As :meth:`CharEnv.step`; ``info["amp_obs"]`` is ``[num_envs, amp_obs_dim]``, the
-        AMP observation of the state reached (before any reset)."""
+        AMP observation of the state reached (before any reset); with a task,
+        ``info["tracking_errors"]`` holds its :meth:`Task.tracking_errors`."""
         self._in_step = True  # lets _update_state advance the task
         try:
             obs, reward, done, info = super().step(action)
@@ -148,6 +149,8 @@ class AMPEnv(CharEnv):
             self._in_step = False
         self._amp_history = amp_obs.push_frame(self._amp_history, self._amp_frame)
         info["amp_obs"] = self._amp_history.reshape(self.num_envs, -1).clone()  # resets write the stack in place
+        if self.task is not None:
+            info["tracking_errors"] = self.task.tracking_errors(self._sim)
         return obs, reward, done, info
 
     def _reset_envs(self, env_ids: Tensor) -> None:

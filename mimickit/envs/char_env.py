@@ -57,6 +57,11 @@ class CharEnv(BaseEnv):
         self.done = torch.zeros(num_envs, dtype=torch.long, device=device)
 
     # ----------------------------------------------------------------- episode loop
+    @property
+    def control_dt(self) -> float:
+        """Seconds per :meth:`step`."""
+        return self.engine.control_dt
+
     def reset(self, env_ids: Optional[Tensor] = None) -> Tensor:
         if env_ids is None:
             env_ids = torch.arange(self.num_envs, device=self.device)

@@ -267,6 +267,13 @@ class VelocityCommandTask(_TimedGoalTask):
         return velocity_command_reward(lin_vel, state["root_ang_vel"][:, 2], self.command,
                                        c.lin_w, c.lin_sigma, c.ang_w, c.ang_sigma)
 
+    def tracking_errors(self, state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """``cmd_lin_vel_err``: |v_xy - command_xy| (m/s, heading frame); ``cmd_ang_vel_err``:
+        |w_z - command_wz| (rad/s)."""
+        lin_vel = to_heading_xy(state["root_rot"], state["root_vel"][:, :2])
+        return {"cmd_lin_vel_err": torch.linalg.norm(lin_vel - self.command[:, :2], dim=-1),
+                "cmd_ang_vel_err": torch.abs(state["root_ang_vel"][:, 2] - self.command[:, 2])}
+
 
 @register_task("steering")
 class SteeringTask(_TimedGoalTask):
@@ -305,6 +312,15 @@ class SteeringTask(_TimedGoalTask):
         return steering_reward(state["root_vel"][:, :2], facing, self.tar_dir, self.tar_speed, self.tar_facing,
                                c.vel_w, c.facing_w, c.vel_scale)
 
+    def tracking_errors(self, state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """``tar_vel_err``: |v_xy - tar_speed * tar_dir| (m/s, world); ``facing_err``: angle between
+        the root's heading and the target facing (rad)."""
+        facing = angle_to_dir(torch_util.calc_heading(state["root_rot"]))
+        cos = torch.sum(facing * self.tar_facing, dim=-1).clamp(-1.0, 1.0)
+        tar_vel = self.tar_speed.unsqueeze(-1) * self.tar_dir
+        return {"tar_vel_err": torch.linalg.norm(state["root_vel"][:, :2] - tar_vel, dim=-1),
+                "facing_err": torch.acos(cos)}
+
 
 @register_task("location")
 class LocationTask(Task):
@@ -341,6 +357,10 @@ class LocationTask(Task):
     def obs_terms(self, state: Dict[str, Tensor]) -> List[ObsTerm]:
         local = to_heading_xy(state["root_rot"], self.tar_pos - state["root_pos"][:, :2])
         return [ObsTerm("tar_pos", local, "m", "heading")]
+
+    def tracking_errors(self, state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """``tar_dist``: horizontal distance from the root to the target (m)."""
+        return {"tar_dist": torch.linalg.norm(self.tar_pos - state["root_pos"][:, :2], dim=-1)}
 
     def reward(self, state: Dict[str, Tensor]) -> Tensor:
         c = self.cfg

@@ -73,6 +73,11 @@ class Task(abc.ABC):
     def reward(self, state: Dict[str, Tensor]) -> Tensor:
         """``[num_envs]`` task reward of the current state."""
 
+    def tracking_errors(self, state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """Named ``[num_envs]`` errors of the current state against the goal, in physical units,
+        averaged per episode in test statistics (``eval.json``); none by default."""
+        return {}
+
 
 def build_task(config: Dict[str, Any], config_file: str, num_envs: int, device: str, control_dt: float) -> Task:
     """The task that ``config["task_name"]`` names (see the module docstring).

@@ -237,6 +237,10 @@ class AMPAgent(PPOAgent):
             raise KeyError("AMP agent: the environment's step() returned no info['amp_obs']")
         self.buffer.record("amp_obs", step, info["amp_obs"].to(self.device))
 
+    def _test_step_metrics(self, info: Dict[str, Any]) -> Dict[str, Tensor]:
+        """Test statistics get the mean style reward (scaled, as in training) per step."""
+        return {"style_reward": self.style_reward(info["amp_obs"].to(self.device))}
+
     # ------------------------------------------------------------------ rewards and losses
     def style_reward(self, amp_obs: Tensor) -> Tensor:
         """Scaled style reward ``[n]`` of raw AMP observations ``[n, amp_obs_dim]`` (no gradient):

@@ -306,10 +306,16 @@ class BaseAgent(abc.ABC):
         share). Leaves the environments mid-episode, so training resets them all next.
 
         Returns:
-            ``mean_return``, ``mean_ep_len``, ``num_eps``, ``success_rate``.
+            ``mean_return``, ``mean_ep_len``, ``num_eps``, ``success_rate``, and the env's
+            and :meth:`_test_step_metrics`' per-step values averaged per episode.
         """
         self._obs = None
-        return run_test_episodes(self.env, self._deterministic_env_action, num_episodes)
+        return run_test_episodes(self.env, self._deterministic_env_action, num_episodes,
+                                 step_metrics=self._test_step_metrics)
+
+    def _test_step_metrics(self, info: Dict[str, Any]) -> Dict[str, Tensor]:
+        """Per-step values ``[num_envs]`` the agent adds to test statistics (none here)."""
+        return {}
 
     def _deterministic_actor(self) -> torch.nn.Module:
         """The module behind ``_act(norm_obs, deterministic=True)``, for export.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -28,7 +28,9 @@ def seed_generators(seed: int) -> None:
 
 
 def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episodes: int,
-                      seed: Optional[int] = None) -> Dict[str, float]:
+                      seed: Optional[int] = None,
+                      step_metrics: Optional[Callable[[Dict[str, Any]], Dict[str, Tensor]]] = None
+                      ) -> Dict[str, float]:
     """Run ``num_episodes`` episodes with ``act(obs [num_envs, obs_dim]) -> [num_envs, action_dim]``.
 
     Each env runs its fixed share of the episodes (:func:`episode_shares`) and the loop
@@ -40,8 +42,10 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
 
     Returns:
         ``mean_return``, ``mean_ep_len`` (control steps), ``num_eps`` and ``success_rate``
-        (episodes that did not end with ``DoneFlags.FAIL``), plus, when the env reports
-        ``info["tracking_errors"]`` (a dict of ``[num_envs]`` per-step errors), each error
+        (episodes that did not end with ``DoneFlags.FAIL``); ``falls_per_min`` (failed
+        episodes per minute of simulated time) when the env has ``control_dt`` (s); plus
+        each per-step value of ``info["tracking_errors"]`` (the env's errors, a dict of
+        ``[num_envs]`` tensors) and of ``step_metrics(info)`` (the agent's, same form),
         averaged over the steps of an episode and then over episodes.
     """
     shares = episode_shares(num_episodes, env.num_envs, env.device)
@@ -58,7 +62,10 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
             obs, reward, done, info = env.step(act(obs))
             ep_return += reward
             ep_len += 1
-            for name, err in info.get("tracking_errors", {}).items():
+            per_step = dict(info.get("tracking_errors", {}))
+            if step_metrics is not None:
+                per_step.update(step_metrics(info))
+            for name, err in per_step.items():
                 error_sums.setdefault(name, torch.zeros_like(ep_return))
                 error_sums[name] += err
             ended = done != DoneFlags.NULL
@@ -79,6 +86,10 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
     stats = {"mean_return": means.pop("return"), "mean_ep_len": means.pop("ep_len"),
              "num_eps": int(sum(len(v) for v in episodes["return"])),
              "success_rate": 1.0 - means.pop("fail")}
+    control_dt = getattr(env, "control_dt", None)
+    if control_dt is not None:
+        minutes = float(torch.cat(episodes["ep_len"]).sum()) * control_dt / 60.0
+        stats["falls_per_min"] = float(torch.cat(episodes["fail"]).sum()) / max(minutes, 1e-9)
     stats.update(means)
     return stats
 

@@ -59,6 +59,35 @@ def test_velocity_command_reward_tracks_the_command_in_the_heading_frame():
     assert [o.name for o in t.obs_terms(state)] == ["command_lin_vel", "command_ang_vel"]
 
 
+def test_tracking_errors_of_each_task_match_hand_computations():
+    state = make_state([[0, 0, 1], [3, -2, 0.9]], EULERS, [[1.0, 0.5, 0.2], [-0.4, 1.2, 0.0]],
+                       [[0.1, -0.2, 0.8], [0.0, 0.3, -0.5]])
+    cmd = task("velocity_command")
+    cmd.command = torch.tensor([[1.0, 0.0, 0.5], [0.3, -0.2, -1.0]])
+    steer = task("steering")
+    steer.tar_dir = torch.tensor([[1.0, 0.0], [0.0, -1.0]])
+    steer.tar_speed = torch.tensor([1.5, 0.5])
+    steer.tar_facing = torch.tensor([[0.0, 1.0], [math.cos(2.0), math.sin(2.0)]])
+    loc = task("location")
+    loc.tar_pos = torch.tensor([[3.0, 4.0], [3.0, -1.0]])
+    errors = {**cmd.tracking_errors(state), **steer.tracking_errors(state), **loc.tracking_errors(state)}
+    for i in range(2):
+        heading = heading_of(EULERS[i])
+        v_world = state["root_vel"][i, :2].numpy()
+        v_heading = rotate_z(v_world, -heading)
+        c = cmd.command[i].numpy()
+        facing = math.atan2(steer.tar_facing[i, 1].item(), steer.tar_facing[i, 0].item())
+        expected = {
+            "cmd_lin_vel_err": np.linalg.norm(v_heading - c[:2]),
+            "cmd_ang_vel_err": abs(state["root_ang_vel"][i, 2].item() - c[2]),
+            "tar_vel_err": np.linalg.norm(v_world - steer.tar_speed[i].item() * steer.tar_dir[i].numpy()),
+            "facing_err": abs((heading - facing + math.pi) % (2 * math.pi) - math.pi),
+            "tar_dist": np.linalg.norm(loc.tar_pos[i].numpy() - state["root_pos"][i, :2].numpy()),
+        }
+        for name, value in expected.items():
+            assert abs(errors[name][i].item() - value) < 1e-5, (name, i)
+
+
 def test_steering_reward_matches_hand_computation_and_does_not_penalise_going_faster():
     t = task("steering", vel_w=0.7, facing_w=0.3, vel_scale=0.25)
     state = make_state([[0, 0, 1], [0, 0, 1]], EULERS, [[1.0, 0.5, 0.2], [3.0, 4.0, 0.0]],

@@ -47,3 +47,18 @@ def test_every_env_runs_its_share_and_errors_average_per_episode_then_over_episo
     assert abs(stats["mean_return"] - (2 + 2 + 4) / 3) < 1e-6
     assert abs(stats["body_pos_err_m"] - (1.5 + 1.5 + 2.5) / 3) < 1e-6
     assert abs(stats["success_rate"] - 1 / 3) < 1e-6
+
+
+class TimedCountingEnv(CountingEnv):
+    control_dt = 0.5  # s per step
+
+
+def test_falls_per_minute_and_agent_step_metrics():
+    # Env 0 fails after 2 steps, env 1 times out after 4; 4 episodes -> 2 falls in
+    # (2 + 2 + 4 + 4) steps x 0.5 s = 6 s = 0.1 min. The agent's metric is 10 x the step index.
+    env = TimedCountingEnv([2, 4])
+    stats = run_test_episodes(env, lambda obs: torch.zeros(obs.shape[0], 1), 4,
+                              step_metrics=lambda info: {"style_reward": 10.0 * env.t.float()})
+    assert abs(stats["falls_per_min"] - 2 / 0.1) < 1e-4
+    assert abs(stats["style_reward"] - 10.0 * (1.5 + 1.5 + 2.5 + 2.5) / 4) < 1e-5
+    assert "falls_per_min" not in run_test_episodes(CountingEnv([2, 4]), lambda obs: torch.zeros(obs.shape[0], 1), 2)
