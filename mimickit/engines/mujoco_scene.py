@@ -483,6 +483,55 @@ class MujocoSceneEngine(Engine):
             self._model.actuator_biasprm[char.actuator_ids, 2] = -kd_np
         return char, kp_np, kd_np
 
+    # ================================================================= getters
+    # Both engines read the same readback layout (qpos, qvel and the sensors of
+    # add_sensors, quaternions reordered): root_vel is the free joint's qvel[0:3] (world
+    # frame), root_rot/root_ang_vel the root's framequat/frameangvel sensors (the free
+    # joint's qvel[3:6] is body-local), contact_forces the netforce contact sensors,
+    # dof_forces the jointactuatorfrc sensors.
+    @abc.abstractmethod
+    def _read(self, char_id: int, name: str) -> Tensor:
+        """The character's ``name`` quantity (a getter name without ``get_``) after the last step or setter."""
+
+    def get_root_pos(self, char_id: int) -> Tensor:
+        return self._read(char_id, "root_pos")
+
+    def get_root_rot(self, char_id: int) -> Tensor:
+        return self._read(char_id, "root_rot")
+
+    def get_root_vel(self, char_id: int) -> Tensor:
+        return self._read(char_id, "root_vel")
+
+    def get_root_ang_vel(self, char_id: int) -> Tensor:
+        return self._read(char_id, "root_ang_vel")
+
+    def get_dof_pos(self, char_id: int) -> Tensor:
+        return self._read(char_id, "dof_pos")
+
+    def get_dof_vel(self, char_id: int) -> Tensor:
+        return self._read(char_id, "dof_vel")
+
+    def get_dof_forces(self, char_id: int) -> Tensor:
+        return self._read(char_id, "dof_forces")
+
+    def get_body_pos(self, char_id: int) -> Tensor:
+        return self._read(char_id, "body_pos")
+
+    def get_body_rot(self, char_id: int) -> Tensor:
+        return self._read(char_id, "body_rot")
+
+    def get_body_vel(self, char_id: int) -> Tensor:
+        return self._read(char_id, "body_vel")
+
+    def get_body_ang_vel(self, char_id: int) -> Tensor:
+        return self._read(char_id, "body_ang_vel")
+
+    def get_contact_forces(self, char_id: int) -> Tensor:
+        return self._read(char_id, "contact_forces")
+
+    def get_ground_contacts(self, char_id: int) -> Tensor:
+        return self._read(char_id, "ground_contacts")
+
     # ================================================================= display
     @abc.abstractmethod
     def _env0_data(self, data: mujoco.MjData) -> mujoco.MjData:

@@ -487,47 +487,6 @@ class MujocoWarpEngine(MujocoSceneEngine):
             self._readback[key] = tensor
         return tensor
 
-    # ================================================================= getters
-    def get_root_pos(self, char_id: int) -> Tensor:
-        return self._read(char_id, "root_pos")
-
-    def get_root_rot(self, char_id: int) -> Tensor:
-        return self._read(char_id, "root_rot")  # framequat sensor of the root body
-
-    def get_root_vel(self, char_id: int) -> Tensor:
-        return self._read(char_id, "root_vel")  # free joint qvel[0:3]: world frame
-
-    def get_root_ang_vel(self, char_id: int) -> Tensor:
-        # frameangvel sensor of the root: the free joint's body-local qvel[3:6] in world frame
-        return self._read(char_id, "root_ang_vel")
-
-    def get_dof_pos(self, char_id: int) -> Tensor:
-        return self._read(char_id, "dof_pos")
-
-    def get_dof_vel(self, char_id: int) -> Tensor:
-        return self._read(char_id, "dof_vel")
-
-    def get_dof_forces(self, char_id: int) -> Tensor:
-        return self._read(char_id, "dof_forces")  # jointactuatorfrc sensors
-
-    def get_body_pos(self, char_id: int) -> Tensor:
-        return self._read(char_id, "body_pos")
-
-    def get_body_rot(self, char_id: int) -> Tensor:
-        return self._read(char_id, "body_rot")
-
-    def get_body_vel(self, char_id: int) -> Tensor:
-        return self._read(char_id, "body_vel")
-
-    def get_body_ang_vel(self, char_id: int) -> Tensor:
-        return self._read(char_id, "body_ang_vel")
-
-    def get_contact_forces(self, char_id: int) -> Tensor:
-        return self._read(char_id, "contact_forces")  # netforce contact sensors
-
-    def get_ground_contacts(self, char_id: int) -> Tensor:
-        return self._read(char_id, "ground_contacts")
-
     # ================================================================= setters
     def _rows(self, env_ids: Tensor, values: Tensor, width: int, what: str) -> Tuple[Tensor, Tensor]:
         ids = env_ids.detach().to(device=self._device, dtype=torch.long).reshape(-1)
