@@ -100,7 +100,7 @@ from torch import Tensor
 
 from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.engines.engine import Engine, EngineConfig, register_engine
-from mimickit.engines.mujoco_scene import load_character
+from mimickit.engines.mujoco_scene import CharacterTable, load_character
 from mimickit.util import torch_util
 from mimickit.util.errors import MimicKitError, require_file
 
@@ -410,7 +410,7 @@ class _State:
 
 
 @register_engine("isaac_gym")
-class IsaacGymEngine(Engine):
+class IsaacGymEngine(CharacterTable, Engine):
     """Isaac Gym Preview 4 (PhysX, GPU pipeline on CUDA devices), through its tensor API.
 
     See the module docstring for conventions, the hinge-triplet conversion and what was
@@ -669,38 +669,6 @@ class IsaacGymEngine(Engine):
         gym.refresh_rigid_body_state_tensor(sim)
         gym.refresh_net_contact_force_tensor(sim)
         gym.refresh_dof_force_tensor(sim)
-
-    # ================================================================= description
-    def _char(self, char_id: int) -> _Character:
-        if not 0 <= char_id < len(self._chars):
-            raise IndexError("char_id {} out of range (0..{})".format(char_id, len(self._chars) - 1))
-        return self._chars[char_id]
-
-    def _sim_char(self, char_id: int) -> _Character:
-        char = self._char(char_id)
-        if char.is_reference:
-            raise ValueError("character '{}' is a reference character: it has no actuators".format(char.name))
-        return char
-
-    def _tensor(self, array: np.ndarray) -> Tensor:
-        return torch.as_tensor(np.asarray(array, dtype=np.float32), device=self.device)
-
-    def get_dof_names(self, char_id: int) -> List[str]:
-        return list(self._char(char_id).dof_names)
-
-    def get_body_names(self, char_id: int) -> List[str]:
-        return list(self._char(char_id).body_names)
-
-    def get_dof_limits(self, char_id: int) -> Tuple[Tensor, Tensor]:
-        char = self._char(char_id)
-        return self._tensor(char.dof_low), self._tensor(char.dof_high)
-
-    def get_torque_limits(self, char_id: int) -> Tensor:
-        return self._tensor(self._sim_char(char_id).torque_limits)
-
-    def get_pd_gains(self, char_id: int) -> Tuple[Tensor, Tensor]:
-        char = self._sim_char(char_id)
-        return self._tensor(char.kp), self._tensor(char.kd)
 
     def set_pd_gains(self, char_id: int, kp: Tensor, kd: Tensor) -> None:
         """Set the drive stiffness and damping of the character's dofs in every env.

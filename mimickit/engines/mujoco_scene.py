@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import mujoco
 import numpy as np
@@ -365,8 +365,51 @@ def locate_character(model: mujoco.MjModel, char: Character) -> None:
     }
 
 
+# ===================================================================== character table
+class CharacterTable:
+    """The description getters of :class:`~mimickit.engines.engine.Engine` over a list
+    ``self._chars`` of characters with ``name``, ``is_reference``, ``dof_names``,
+    ``body_names``, ``dof_low``/``dof_high`` (rad), ``torque_limits`` (N·m) and ``kp``/``kd``
+    arrays, for every engine that loads characters with :func:`load_character`.
+    Mix in before :class:`Engine`."""
+
+    _chars: list
+    device: torch.device
+
+    def _char(self, char_id: int) -> Any:
+        if not 0 <= char_id < len(self._chars):
+            raise IndexError("char_id {} out of range (0..{})".format(char_id, len(self._chars) - 1))
+        return self._chars[char_id]
+
+    def _sim_char(self, char_id: int) -> Any:
+        char = self._char(char_id)
+        if char.is_reference:
+            raise ValueError("character '{}' is a reference character: it has no actuators".format(char.name))
+        return char
+
+    def _tensor(self, array: np.ndarray) -> Tensor:
+        return torch.as_tensor(np.asarray(array, dtype=np.float32), device=self.device)
+
+    def get_dof_names(self, char_id: int) -> List[str]:
+        return list(self._char(char_id).dof_names)
+
+    def get_body_names(self, char_id: int) -> List[str]:
+        return list(self._char(char_id).body_names)
+
+    def get_dof_limits(self, char_id: int) -> Tuple[Tensor, Tensor]:
+        char = self._char(char_id)
+        return self._tensor(char.dof_low), self._tensor(char.dof_high)
+
+    def get_torque_limits(self, char_id: int) -> Tensor:
+        return self._tensor(self._sim_char(char_id).torque_limits)
+
+    def get_pd_gains(self, char_id: int) -> Tuple[Tensor, Tensor]:
+        char = self._sim_char(char_id)
+        return self._tensor(char.kp), self._tensor(char.kd)
+
+
 # ===================================================================== engine base
-class MujocoSceneEngine(Engine):
+class MujocoSceneEngine(CharacterTable, Engine):
     """What the MuJoCo engines share: characters, the compiled scene, display.
 
     Subclasses build their simulation from :meth:`_compile_scene` in ``initialize()`` and
@@ -424,38 +467,6 @@ class MujocoSceneEngine(Engine):
             locate_character(self._model, char)
             char.spec = None  # attached; no longer needed
         return self._model
-
-    # ================================================================= description
-    def _char(self, char_id: int) -> Character:
-        if not 0 <= char_id < len(self._chars):
-            raise IndexError("char_id {} out of range (0..{})".format(char_id, len(self._chars) - 1))
-        return self._chars[char_id]
-
-    def _sim_char(self, char_id: int) -> Character:
-        char = self._char(char_id)
-        if char.is_reference:
-            raise ValueError("character '{}' is a reference character: it has no actuators".format(char.name))
-        return char
-
-    def _tensor(self, array: np.ndarray) -> Tensor:
-        return torch.as_tensor(np.asarray(array, dtype=np.float32), device=self._device)
-
-    def get_dof_names(self, char_id: int) -> List[str]:
-        return list(self._char(char_id).dof_names)
-
-    def get_body_names(self, char_id: int) -> List[str]:
-        return list(self._char(char_id).body_names)
-
-    def get_dof_limits(self, char_id: int) -> Tuple[Tensor, Tensor]:
-        char = self._char(char_id)
-        return self._tensor(char.dof_low), self._tensor(char.dof_high)
-
-    def get_torque_limits(self, char_id: int) -> Tensor:
-        return self._tensor(self._sim_char(char_id).torque_limits)
-
-    def get_pd_gains(self, char_id: int) -> Tuple[Tensor, Tensor]:
-        char = self._sim_char(char_id)
-        return self._tensor(char.kp), self._tensor(char.kd)
 
     def _store_pd_gains(self, char_id: int, kp: Tensor, kd: Tensor) -> Tuple[Character, np.ndarray, np.ndarray]:
         """Check ``kp``, ``kd`` ``[num_dofs]``, keep them as the character's gains and put them
