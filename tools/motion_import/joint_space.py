@@ -20,11 +20,11 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-import yaml
+from mimickit.util.config import load_yaml
 
 from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.util import torch_util
-from mimickit.util.errors import MimicKitError, require_file
+from mimickit.util.errors import MimicKitError
 
 from tools.motion_import.retarget import SAME_SCALE_TOL, chain_length, leg_chain
 from tools.motion_import.source import SourceMotion
@@ -40,14 +40,7 @@ def load_dof_map(path: str, source_joints: List[str], dof_names: List[str]) -> D
         MimicKitError: naming the file and key for a non-mapping file, an unknown source
             joint, an unknown dof of ours or a non-string value.
     """
-    require_file(path, "joint map")
-    with open(path, "r") as f:
-        try:
-            data = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise MimicKitError("{}: not valid YAML ({})".format(path, str(e).replace("\n", " ")))
-    if not isinstance(data, dict):
-        raise MimicKitError("{}: expected a mapping 'source joint name: our dof name'".format(path))
+    data = load_yaml(path)  # a mapping 'source joint name: our dof name'
     out = {}
     for key, value in data.items():
         key = str(key)

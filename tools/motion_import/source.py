@@ -10,10 +10,10 @@ import dataclasses
 from typing import Dict, List, Optional
 
 import numpy as np
-import yaml
+from mimickit.util.config import load_yaml
 
 from mimickit.anim.kin_char_model import KinCharModel
-from mimickit.util.errors import MimicKitError, require_file
+from mimickit.util.errors import MimicKitError
 
 from tools.motion_import.ground import sole_heights
 
@@ -117,14 +117,7 @@ def load_joint_map(path: str, source: SourceSkeleton, target_body_names: List[st
         MimicKitError: naming the file and key for a non-mapping file, an unknown source
             name, an unknown target body, a non-string value or a root mapped elsewhere.
     """
-    require_file(path, "joint map")
-    with open(path, "r") as f:
-        try:
-            data = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise MimicKitError("{}: not valid YAML ({})".format(path, str(e).replace("\n", " ")))
-    if not isinstance(data, dict):
-        raise MimicKitError("{}: expected a mapping 'source joint name: our body name'".format(path))
+    data = load_yaml(path)  # a mapping 'source joint name: our body name'
     out = {}
     for key, value in data.items():
         key = str(key)
