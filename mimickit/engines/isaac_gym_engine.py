@@ -102,7 +102,7 @@ from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.engines.engine import Engine, EngineConfig, register_engine
 from mimickit.engines.mujoco_scene import CharacterTable, load_character
 from mimickit.util import torch_util
-from mimickit.util.errors import MimicKitError, require_file
+from mimickit.util.errors import MimicKitError
 
 if TYPE_CHECKING:  # resolved by mypy against isaacgym-stubs; never imported at run time here
     from typing import Protocol
@@ -440,14 +440,7 @@ class IsaacGymEngine(CharacterTable, Engine):
 
     # ================================================================= scene setup
     def add_character(self, asset_file: str, name: str, is_reference: bool = False) -> int:
-        if self._sim is not None:
-            raise MimicKitError("add_character('{}'): the engine is already initialized; add every "
-                                "character before initialize()".format(name))
-        if not name or "/" in name:
-            raise MimicKitError("character name {!r}: expected a non-empty name without '/'".format(name))
-        if any(c.name == name for c in self._chars):
-            raise MimicKitError("character name '{}' used twice".format(name))
-        require_file(asset_file, "character file")
+        self._check_new_character(asset_file, name, initialized=self._sim is not None)
         if asset_file.lower().endswith(".urdf"):
             raise MimicKitError("{}: the isaac_gym engine loads MJCF characters only".format(asset_file))
         # the MuJoCo engines' reading and checks: names, limits, gains, torque limits

@@ -376,6 +376,21 @@ class CharacterTable:
     _chars: list
     device: torch.device
 
+    def _check_new_character(self, asset_file: str, name: str, initialized: bool) -> None:
+        """Checks of :meth:`Engine.add_character`'s arguments.
+
+        Raises:
+            MimicKitError: called after ``initialize()``, a bad or repeated name, a missing file.
+        """
+        if initialized:
+            raise MimicKitError("add_character('{}'): the engine is already initialized; add every "
+                                "character before initialize()".format(name))
+        if not name or "/" in name:
+            raise MimicKitError("character name {!r}: expected a non-empty name without '/'".format(name))
+        if any(c.name == name for c in self._chars):
+            raise MimicKitError("character name '{}' used twice".format(name))
+        require_file(asset_file, "character file")
+
     def _char(self, char_id: int) -> Any:
         if not 0 <= char_id < len(self._chars):
             raise IndexError("char_id {} out of range (0..{})".format(char_id, len(self._chars) - 1))
@@ -435,14 +450,7 @@ class MujocoSceneEngine(CharacterTable, Engine):
 
     # ================================================================= scene setup
     def add_character(self, asset_file: str, name: str, is_reference: bool = False) -> int:
-        if self._model is not None:
-            raise MimicKitError("add_character('{}'): the engine is already initialized; add every "
-                                "character before initialize()".format(name))
-        if not name or "/" in name:
-            raise MimicKitError("character name {!r}: expected a non-empty name without '/'".format(name))
-        if any(c.name == name for c in self._chars):
-            raise MimicKitError("character name '{}' used twice".format(name))
-        require_file(asset_file, "character file")
+        self._check_new_character(asset_file, name, initialized=self._model is not None)
         self._chars.append(load_character(asset_file, name, is_reference, self.control_mode,
                                           self._config.urdf_kp, self._config.urdf_kd))
         return len(self._chars) - 1
