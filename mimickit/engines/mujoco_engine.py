@@ -215,21 +215,9 @@ class MujocoEngine(MujocoSceneEngine):
         self._readback: Dict[Tuple[int, str], Tensor] = {}
         self._tensors_stale = False
 
-    def _read(self, char_id: int, name: str) -> Tensor:
-        """The character's ``name`` quantity as a tensor sharing the readback array (cached)."""
-        self._refresh()
-        key = (char_id, name)
-        tensor = self._readback.get(key)
-        if tensor is None:
-            columns, shape = self._char(char_id).readback[name]
-            array = self._buf[:, columns]
-            if name == "ground_contacts":
-                array = array > 0
-            if shape:
-                array = array.reshape((self.num_envs,) + shape)
-            tensor = torch.from_numpy(array).to(self._device)
-            self._readback[key] = tensor
-        return tensor
+    def _gather(self, char_id: int, name: str, columns: IndexLike) -> Tensor:
+        """Columns of the readback array as a tensor sharing it (on the CPU)."""
+        return torch.from_numpy(self._buf[:, columns]).to(self._device)
 
     # ================================================================= setters
     def _env_ids(self, env_ids: Tensor, values: Tensor, width: int, what: str) -> Tuple[np.ndarray, np.ndarray]:

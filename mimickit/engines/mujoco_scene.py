@@ -509,8 +509,28 @@ class MujocoSceneEngine(CharacterTable, Engine):
     # joint's qvel[3:6] is body-local), contact_forces the netforce contact sensors,
     # dof_forces the jointactuatorfrc sensors.
     @abc.abstractmethod
+    def _refresh(self) -> None:
+        """Bring the readback (``self._buf``) up to date after a step or setters; clear ``self._readback``."""
+
+    @abc.abstractmethod
+    def _gather(self, char_id: int, name: str, columns: IndexLike) -> Tensor:
+        """``[num_envs, len(columns)]`` columns of the up-to-date readback."""
+
     def _read(self, char_id: int, name: str) -> Tensor:
-        """The character's ``name`` quantity (a getter name without ``get_``) after the last step or setter."""
+        """The character's ``name`` quantity (a getter name without ``get_``) after the last
+        step or setter, shaped ``[num_envs, ...]``; cached until the next refresh."""
+        self._refresh()
+        key = (char_id, name)
+        tensor = self._readback.get(key)
+        if tensor is None:
+            columns, shape = self._char(char_id).readback[name]
+            tensor = self._gather(char_id, name, columns)
+            if name == "ground_contacts":
+                tensor = tensor > 0
+            if shape:
+                tensor = tensor.reshape((self.num_envs,) + shape)
+            self._readback[key] = tensor
+        return tensor
 
     def get_root_pos(self, char_id: int) -> Tensor:
         return self._read(char_id, "root_pos")

@@ -469,23 +469,11 @@ class MujocoWarpEngine(MujocoSceneEngine):
         self._readback = {}
         self._tensors_stale = False
 
-    def _read(self, char_id: int, name: str) -> Tensor:
-        """The character's ``name`` quantity, a view of the gathered state (cached)."""
-        self._refresh()
-        key = (char_id, name)
-        tensor = self._readback.get(key)
-        if tensor is None:
-            columns, shape = self._char(char_id).readback[name]
-            if isinstance(columns, slice):
-                tensor = self._buf[:, columns]
-            else:
-                tensor = self._buf[:, self._index(char_id, "readback/" + name, columns)]
-            if name == "ground_contacts":
-                tensor = tensor > 0
-            if shape:
-                tensor = tensor.reshape((self.num_envs,) + shape)
-            self._readback[key] = tensor
-        return tensor
+    def _gather(self, char_id: int, name: str, columns: IndexLike) -> Tensor:
+        """Columns of the gathered state (a view for a slice)."""
+        if isinstance(columns, slice):
+            return self._buf[:, columns]
+        return self._buf[:, self._index(char_id, "readback/" + name, columns)]
 
     # ================================================================= setters
     def _rows(self, env_ids: Tensor, values: Tensor, width: int, what: str) -> Tuple[Tensor, Tensor]:
