@@ -100,7 +100,7 @@ from torch import Tensor
 
 from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.engines.engine import Engine, EngineConfig, register_engine
-from mimickit.engines.mujoco_scene import CharacterTable, load_character
+from mimickit.engines.mujoco_scene import CharacterFile, CharacterTable, load_character
 from mimickit.util import torch_util
 from mimickit.util.errors import MimicKitError
 
@@ -362,19 +362,9 @@ def kinematic_body_state(kin: KinCharModel, root_pos: Tensor, root_rot: Tensor, 
 
 # ===================================================================== the engine
 @dataclasses.dataclass
-class _Character:
+class _Character(CharacterFile):
     """One character: the file's description (MuJoCo reading) and its place in the sim."""
 
-    name: str
-    asset_file: str
-    is_reference: bool
-    body_names: List[str]
-    dof_names: List[str]
-    dof_low: np.ndarray  # [num_dofs] rad
-    dof_high: np.ndarray
-    torque_limits: np.ndarray  # [num_dofs] N·m
-    kp: np.ndarray  # [num_dofs] N·m/rad
-    kd: np.ndarray  # [num_dofs] N·m·s/rad
     kin: KinCharModel
     dof_map: Optional[PhysxDofMap] = None
     # filled by initialize()
@@ -449,10 +439,7 @@ class IsaacGymEngine(CharacterTable, Engine):
         if kin.dof_names != read.dof_names or kin.body_names != read.body_names:
             raise MimicKitError("{}: the kinematic model and the MuJoCo reading disagree on the dof or "
                                 "body order".format(asset_file))
-        self._chars.append(_Character(
-            name=name, asset_file=asset_file, is_reference=is_reference, body_names=list(read.body_names),
-            dof_names=list(read.dof_names), dof_low=read.dof_low, dof_high=read.dof_high,
-            torque_limits=read.torque_limits, kp=read.kp, kd=read.kd, kin=kin))
+        self._chars.append(_Character(kin=kin, **read.file_fields()))
         return len(self._chars) - 1
 
     def _create_sim(self) -> gymapi.Sim:

@@ -95,13 +95,12 @@ class MujocoSceneConfig(EngineConfig):
 
 
 @dataclasses.dataclass
-class Character:
-    """One character's description and its place in the compiled model."""
+class CharacterFile:
+    """What every engine reads of a character file (:func:`load_character`)."""
 
     name: str
     asset_file: str
     is_reference: bool
-    spec: Optional[mujoco.MjSpec]  # the parsed file, until attached to the scene
     body_names: List[str]
     dof_names: List[str]
     dof_low: np.ndarray  # [num_dofs] rad
@@ -109,6 +108,17 @@ class Character:
     torque_limits: np.ndarray  # [num_dofs] N·m
     kp: np.ndarray  # [num_dofs] N·m/rad
     kd: np.ndarray  # [num_dofs] N·m·s/rad
+
+    def file_fields(self) -> Dict[str, Any]:
+        """These fields by name, to build another engine's character record from this one."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(CharacterFile)}
+
+
+@dataclasses.dataclass
+class Character(CharacterFile):
+    """One character's description and its place in the compiled MuJoCo model."""
+
+    spec: Optional[mujoco.MjSpec] = None  # the parsed file, until attached to the scene
     # filled by locate_character(): indices into the compiled model's arrays
     root_body_id: int = -1
     root_qpos: int = -1  # qpos address of the free joint (3 position + 4 quaternion)
