@@ -655,14 +655,7 @@ class IsaacGymEngine(CharacterTable, Engine):
 
         In ``torque`` mode the gains are only stored. Call after :meth:`initialize`.
         """
-        char = self._sim_char(char_id)
-        num_dofs = len(char.dof_names)
-        kp_np = kp.detach().cpu().numpy().astype(np.float64).reshape(-1)
-        kd_np = kd.detach().cpu().numpy().astype(np.float64).reshape(-1)
-        if kp_np.shape != (num_dofs,) or kd_np.shape != (num_dofs,):
-            raise ValueError("set_pd_gains: expected kp and kd of shape [{}], got {} and {}".format(
-                num_dofs, tuple(kp.shape), tuple(kd.shape)))
-        char.kp, char.kd = kp_np, kd_np
+        char, kp_np, kd_np = self._keep_pd_gains(char_id, kp, kd)
         if self.control_mode == "pos" and char.asset is not None:
             props = self._dof_props(char, char.asset)
             for env, handle in zip(self._envs, char.handles):

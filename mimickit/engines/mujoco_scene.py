@@ -401,6 +401,24 @@ class CharacterTable:
             raise MimicKitError("character name '{}' used twice".format(name))
         require_file(asset_file, "character file")
 
+    def _keep_pd_gains(self, char_id: int, kp: Tensor, kd: Tensor) -> Tuple[Any, np.ndarray, np.ndarray]:
+        """Check ``kp``, ``kd`` ``[num_dofs]`` and keep them as the character's gains.
+
+        Returns the character and the gains as float64 arrays.
+
+        Raises:
+            ValueError: a reference character or wrong shapes.
+        """
+        char = self._sim_char(char_id)
+        num_dofs = len(char.dof_names)
+        kp_np = kp.detach().cpu().numpy().astype(np.float64).reshape(-1)
+        kd_np = kd.detach().cpu().numpy().astype(np.float64).reshape(-1)
+        if kp_np.shape != (num_dofs,) or kd_np.shape != (num_dofs,):
+            raise ValueError("set_pd_gains: expected kp and kd of shape [{}], got {} and {}".format(
+                num_dofs, tuple(kp.shape), tuple(kd.shape)))
+        char.kp, char.kd = kp_np, kd_np
+        return char, kp_np, kd_np
+
     def _char(self, char_id: int) -> Any:
         if not 0 <= char_id < len(self._chars):
             raise IndexError("char_id {} out of range (0..{})".format(char_id, len(self._chars) - 1))
@@ -496,16 +514,9 @@ class MujocoSceneEngine(CharacterTable, Engine):
             RuntimeError: before :meth:`initialize`.
             ValueError: wrong shapes.
         """
-        char = self._sim_char(char_id)
         if self._model is None:
             raise RuntimeError("set_pd_gains: call initialize() first")
-        num_dofs = len(char.dof_names)
-        kp_np = kp.detach().cpu().numpy().astype(np.float64).reshape(-1)
-        kd_np = kd.detach().cpu().numpy().astype(np.float64).reshape(-1)
-        if kp_np.shape != (num_dofs,) or kd_np.shape != (num_dofs,):
-            raise ValueError("set_pd_gains: expected kp and kd of shape [{}], got {} and {}".format(
-                num_dofs, tuple(kp.shape), tuple(kd.shape)))
-        char.kp, char.kd = kp_np, kd_np
+        char, kp_np, kd_np = self._keep_pd_gains(char_id, kp, kd)
         if self.control_mode == "pos":
             self._model.actuator_gainprm[char.actuator_ids, 0] = kp_np
             self._model.actuator_biasprm[char.actuator_ids, 1] = -kp_np
