@@ -195,11 +195,17 @@ class SteeringConfig:
 
     Attributes:
         tar_speed: [low, high] m/s target speed along the target direction.
+        facing_offset: [low, high] rad, the target facing is the travel direction turned by
+            an offset drawn uniformly from this range about +z. ``[-pi, pi]`` (default) draws
+            it independently of the travel direction, as ASE's steering task does (the clips
+            need sideways and backward steps); ``[0, 0]`` faces where the character goes, as in
+            AMP's "Target Heading" (forward-only clips such as walks and runs).
         resample_time: s between goals (direction, speed and facing redrawn, uniformly).
         vel_w, facing_w: reward weights; vel_scale: 1/(m/s)^2 (AMP: 0.25).
     """
 
     tar_speed: List[float] = dataclasses.field(default_factory=lambda: [0.0, 3.0])
+    facing_offset: List[float] = dataclasses.field(default_factory=lambda: [-math.pi, math.pi])
     resample_time: float = 5.0
     vel_w: float = 0.7
     facing_w: float = 0.3
@@ -207,6 +213,7 @@ class SteeringConfig:
 
     def validate(self, source: str) -> None:
         _check_range(self.tar_speed, source, "tar_speed")
+        _check_range(self.facing_offset, source, "facing_offset")
         _check_positive(self.resample_time, source, "resample_time")
 
 
@@ -296,8 +303,9 @@ class SteeringTask(_TimedGoalTask):
 
     def _sample_goal(self, env_ids: Tensor) -> None:
         n = len(env_ids)
-        self.tar_dir[env_ids] = angle_to_dir(_uniform([-math.pi, math.pi], n, self.device))
-        self.tar_facing[env_ids] = angle_to_dir(_uniform([-math.pi, math.pi], n, self.device))
+        travel_angle = _uniform([-math.pi, math.pi], n, self.device)
+        self.tar_dir[env_ids] = angle_to_dir(travel_angle)
+        self.tar_facing[env_ids] = angle_to_dir(travel_angle + _uniform(self.cfg.facing_offset, n, self.device))
         self.tar_speed[env_ids] = _uniform(self.cfg.tar_speed, n, self.device)
 
     def obs_terms(self, state: Dict[str, Tensor]) -> List[ObsTerm]:

@@ -184,6 +184,29 @@ def test_location_targets_lie_within_max_dist_and_are_redrawn_once_reached():
     assert not torch.equal(t.tar_pos[0], before[0]) and torch.equal(t.tar_pos[1:], before[1:])
 
 
+@pytest.mark.parametrize("offset", [[0.0, 0.0], [0.5, 1.0]])
+def test_steering_facing_is_the_travel_direction_turned_by_an_offset_in_facing_offset(offset):
+    torch.manual_seed(0)
+    n = 512
+    t = task("steering", num_envs=n, facing_offset=offset)
+    t.reset(torch.arange(n), make_state([[0, 0, 1]] * n, [[0, 0, 0]] * n, [[0, 0, 0]] * n, [[0, 0, 0]] * n))
+    travel = np.arctan2(t.tar_dir[:, 1].numpy(), t.tar_dir[:, 0].numpy())
+    facing = np.arctan2(t.tar_facing[:, 1].numpy(), t.tar_facing[:, 0].numpy())
+    turn = np.angle(np.exp(1j * (facing - travel)))  # wrapped to (-pi, pi]
+    assert turn.min() >= offset[0] - 1e-5 and turn.max() <= offset[1] + 1e-5
+    assert turn.max() - turn.min() >= 0.95 * (offset[1] - offset[0])
+    assert np.ptp(travel) > 6.0  # travel directions still cover the circle
+
+
+def test_steering_facing_is_independent_of_travel_by_default():
+    torch.manual_seed(0)
+    n = 4096
+    t = task("steering", num_envs=n)
+    t.reset(torch.arange(n), make_state([[0, 0, 1]] * n, [[0, 0, 0]] * n, [[0, 0, 0]] * n, [[0, 0, 0]] * n))
+    cos = torch.sum(t.tar_dir * t.tar_facing, dim=-1)
+    assert abs(cos.mean().item()) < 0.05 and (cos < -0.9).any() and (cos > 0.9).any()
+
+
 @pytest.mark.parametrize("name", ["velocity_command", "steering", "location"])
 def test_unknown_key_names_the_file_and_key(name):
     with pytest.raises(MimicKitError, match="env.yaml.*'no_such_key'"):
@@ -195,6 +218,8 @@ def test_bad_ranges_raise_naming_the_key():
         task("velocity_command", lin_vel_x=[1.0, 0.0])
     with pytest.raises(MimicKitError, match="env.yaml.*'reach_dist'"):
         task("location", max_dist=1.0, reach_dist=2.0)
+    with pytest.raises(MimicKitError, match="env.yaml.*'facing_offset'"):
+        task("steering", facing_offset=[1.0])
 
 
 def test_tasks_are_registered_under_their_names():
@@ -207,6 +232,7 @@ TASK_WIDTHS = {"velocity_command": 3, "steering": 5, "location": 2}
 
 
 @pytest.mark.parametrize("env_file,name", [("data/envs/amp_steering_humanoid_env.yaml", "steering"),
+                                           ("data/envs/amp_heading_humanoid_env.yaml", "steering"),
                                            ("data/envs/amp_location_humanoid_env.yaml", "location"),
                                            (None, "velocity_command")])
 def test_amp_env_runs_with_each_task_and_appends_its_obs(tmp_path, env_file, name):
