@@ -125,6 +125,14 @@ def _check_positive(value: float, source: str, key: str) -> None:
         raise MimicKitError("{}: key '{}': expected a positive number, got {}".format(source, key, value))
 
 
+def _angle_between(a: Tensor, b: Tensor) -> Tensor:
+    """``[n]`` rad in [0, pi]: angle between the rows of ``a`` and ``b`` (``[n, 2]``); pi/2 for a zero row."""
+    cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    angle = torch.abs(torch.atan2(cross, torch.sum(a * b, dim=-1)))
+    nonzero = (torch.linalg.norm(a, dim=-1) > 0.0) & (torch.linalg.norm(b, dim=-1) > 0.0)
+    return torch.where(nonzero, angle, torch.full_like(angle, 0.5 * math.pi))
+
+
 def _uniform(low_high: List[float], n: int, device: str) -> Tensor:
     """``[n]`` uniform samples in ``[low, high]``."""
     low, high = low_high
@@ -321,13 +329,18 @@ class SteeringTask(_TimedGoalTask):
                                c.vel_w, c.facing_w, c.vel_scale)
 
     def tracking_errors(self, state: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        """``tar_vel_err``: |v_xy - tar_speed * tar_dir| (m/s, world); ``facing_err``: angle between
-        the root's heading and the target facing (rad)."""
+        """``tar_vel_err``: |v_xy - tar_speed * tar_dir| (m/s, world), split into its speed part
+        ``tar_speed_err`` = ||v_xy| - tar_speed| (m/s) and its direction part ``tar_dir_err``, the
+        angle between v_xy and tar_dir (rad; pi/2 where the root stands still); ``facing_err``:
+        angle between the root's heading and the target facing (rad)."""
         facing = angle_to_dir(torch_util.calc_heading(state["root_rot"]))
-        cos = torch.sum(facing * self.tar_facing, dim=-1).clamp(-1.0, 1.0)
+        vel = state["root_vel"][:, :2]
+        speed = torch.linalg.norm(vel, dim=-1)
         tar_vel = self.tar_speed.unsqueeze(-1) * self.tar_dir
-        return {"tar_vel_err": torch.linalg.norm(state["root_vel"][:, :2] - tar_vel, dim=-1),
-                "facing_err": torch.acos(cos)}
+        return {"tar_vel_err": torch.linalg.norm(vel - tar_vel, dim=-1),
+                "tar_speed_err": torch.abs(speed - self.tar_speed),
+                "tar_dir_err": _angle_between(vel, self.tar_dir),
+                "facing_err": _angle_between(facing, self.tar_facing)}
 
 
 @register_task("location")

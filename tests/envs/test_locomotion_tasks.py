@@ -81,11 +81,24 @@ def test_tracking_errors_of_each_task_match_hand_computations():
             "cmd_lin_vel_err": np.linalg.norm(v_heading - c[:2]),
             "cmd_ang_vel_err": abs(state["root_ang_vel"][i, 2].item() - c[2]),
             "tar_vel_err": np.linalg.norm(v_world - steer.tar_speed[i].item() * steer.tar_dir[i].numpy()),
+            "tar_speed_err": abs(np.linalg.norm(v_world) - steer.tar_speed[i].item()),
+            "tar_dir_err": abs((math.atan2(v_world[1], v_world[0]) - math.atan2(steer.tar_dir[i, 1].item(),
+                                                                                 steer.tar_dir[i, 0].item())
+                                + math.pi) % (2 * math.pi) - math.pi),
             "facing_err": abs((heading - facing + math.pi) % (2 * math.pi) - math.pi),
             "tar_dist": np.linalg.norm(loc.tar_pos[i].numpy() - state["root_pos"][i, :2].numpy()),
         }
         for name, value in expected.items():
             assert abs(errors[name][i].item() - value) < 1e-5, (name, i)
+
+
+def test_steering_direction_error_of_a_root_standing_still_is_a_right_angle():
+    steer = task("steering", num_envs=1)
+    steer.tar_dir = torch.tensor([[0.6, 0.8]])
+    steer.tar_speed = torch.tensor([2.0])
+    errors = steer.tracking_errors(make_state([[0, 0, 1]], [[0.3, 0, 0]], [[0.0, 0.0, 0.5]], [[0, 0, 0]]))
+    assert abs(errors["tar_dir_err"].item() - math.pi / 2) < 1e-6
+    assert abs(errors["tar_speed_err"].item() - 2.0) < 1e-6 and abs(errors["tar_vel_err"].item() - 2.0) < 1e-6
 
 
 def test_steering_reward_matches_hand_computation_and_does_not_penalise_going_faster():
