@@ -209,12 +209,19 @@ class SteeringConfig:
             need sideways and backward steps); ``[0, 0]`` faces where the character goes, as in
             AMP's "Target Heading" (forward-only clips such as walks and runs).
         resample_time: s between goals (direction, speed and facing redrawn, uniformly).
+        first_goal_from_root_vel: an episode whose root starts moving at ``tar_speed[0]`` or
+            faster (a reference-state start in a walk or a run) gets as first goal its own
+            horizontal velocity: that direction, at that speed clipped to ``tar_speed``. The
+            clips' gaits are then rewarded at their own speeds from the start, which the
+            policy otherwise has to find by changing gait. Later goals are drawn as usual.
+            Evaluate with it off.
         vel_w, facing_w: reward weights; vel_scale: 1/(m/s)^2 (AMP: 0.25).
     """
 
     tar_speed: List[float] = dataclasses.field(default_factory=lambda: [0.0, 3.0])
     facing_offset: List[float] = dataclasses.field(default_factory=lambda: [-math.pi, math.pi])
     resample_time: float = 5.0
+    first_goal_from_root_vel: bool = False
     vel_w: float = 0.7
     facing_w: float = 0.3
     vel_scale: float = 0.25
@@ -311,10 +318,25 @@ class SteeringTask(_TimedGoalTask):
 
     def _sample_goal(self, env_ids: Tensor) -> None:
         n = len(env_ids)
-        travel_angle = _uniform([-math.pi, math.pi], n, self.device)
+        self._set_goal(env_ids, _uniform([-math.pi, math.pi], n, self.device), _uniform(self.cfg.tar_speed, n, self.device))
+
+    def _set_goal(self, env_ids: Tensor, travel_angle: Tensor, speed: Tensor) -> None:
+        """Travel along yaw ``travel_angle`` (``[k]`` rad) at ``speed`` (``[k]`` m/s), facing it
+        turned by an offset drawn from ``facing_offset``."""
         self.tar_dir[env_ids] = angle_to_dir(travel_angle)
-        self.tar_facing[env_ids] = angle_to_dir(travel_angle + _uniform(self.cfg.facing_offset, n, self.device))
-        self.tar_speed[env_ids] = _uniform(self.cfg.tar_speed, n, self.device)
+        offset = _uniform(self.cfg.facing_offset, len(env_ids), self.device)
+        self.tar_facing[env_ids] = angle_to_dir(travel_angle + offset)
+        self.tar_speed[env_ids] = speed
+
+    def reset(self, env_ids: Tensor, state: Dict[str, Tensor]) -> None:
+        super().reset(env_ids, state)
+        if self.cfg.first_goal_from_root_vel:
+            vel = state["root_vel"][env_ids, :2]
+            speed = torch.linalg.norm(vel, dim=-1)
+            moving = speed >= max(self.cfg.tar_speed[0], 1e-3)
+            low, high = self.cfg.tar_speed
+            self._set_goal(env_ids[moving], torch.atan2(vel[moving, 1], vel[moving, 0]),
+                           speed[moving].clamp(low, high))
 
     def obs_terms(self, state: Dict[str, Tensor]) -> List[ObsTerm]:
         rot = state["root_rot"]

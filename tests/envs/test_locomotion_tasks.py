@@ -211,6 +211,29 @@ def test_steering_facing_is_the_travel_direction_turned_by_an_offset_in_facing_o
     assert np.ptp(travel) > 6.0  # travel directions still cover the circle
 
 
+@pytest.mark.parametrize("from_root_vel", [False, True])
+def test_steering_first_goal_follows_a_moving_start_only_when_asked(from_root_vel):
+    torch.manual_seed(0)
+    n = 64
+    t = task("steering", num_envs=n, tar_speed=[1.0, 3.0], facing_offset=[0.0, 0.0],
+             first_goal_from_root_vel=from_root_vel)
+    vel = torch.zeros(n, 3)
+    vel[0, :2] = torch.tensor([-1.2, 1.6])  # 2 m/s
+    vel[1, :2] = torch.tensor([3.0, 4.0])   # 5 m/s: speed clipped to 3
+    vel[2:, 0] = 0.5                         # slower than tar_speed[0]: a random goal
+    state = make_state([[0, 0, 1]] * n, [[0.3, 0, 0]] * n, vel.tolist(), [[0, 0, 0]] * n)
+    t.reset(torch.arange(n), state)
+    if from_root_vel:
+        torch.testing.assert_close(t.tar_dir[:2], torch.tensor([[-0.6, 0.8], [0.6, 0.8]]))
+        torch.testing.assert_close(t.tar_speed[:2], torch.tensor([2.0, 3.0]))
+        torch.testing.assert_close(t.tar_facing[:2], t.tar_dir[:2])
+    random_dirs = t.tar_dir[2:] if from_root_vel else t.tar_dir
+    assert torch.sum(random_dirs * torch.tensor([1.0, 0.0]), dim=-1).min() < -0.5  # still drawn on the circle
+    t.steps_left[:] = 1
+    t.update(state)  # the next goals are drawn as usual
+    assert not torch.allclose(t.tar_dir[:2], torch.tensor([[-0.6, 0.8], [0.6, 0.8]]))
+
+
 def test_steering_facing_is_independent_of_travel_by_default():
     torch.manual_seed(0)
     n = 4096
