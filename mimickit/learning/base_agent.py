@@ -295,7 +295,10 @@ class BaseAgent(abc.ABC):
         return info
 
     # ------------------------------------------------------------------ run modes
-    def _deterministic_env_action(self, obs: Tensor) -> Tensor:
+    def deterministic_env_action(self, obs: Tensor) -> Tensor:
+        """``[num_envs, action_dim]`` env actions of the deterministic policy (the Gaussian's mean,
+        scaled to the env's action space) for raw observations ``obs`` (``[num_envs, obs_dim]``),
+        as :meth:`test_model` applies them."""
         action, _ = self._act(self.obs_norm.normalize(obs.to(self.device)), deterministic=True)
         return self.action_scaling.to_env(action)
 
@@ -310,7 +313,7 @@ class BaseAgent(abc.ABC):
             and :meth:`_test_step_metrics`' per-step values averaged per episode.
         """
         self._obs = None
-        return run_test_episodes(self.env, self._deterministic_env_action, num_episodes,
+        return run_test_episodes(self.env, self.deterministic_env_action, num_episodes,
                                  step_metrics=self._test_step_metrics)
 
     def _test_step_metrics(self, info: Dict[str, Any]) -> Dict[str, Tensor]:

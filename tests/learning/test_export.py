@@ -47,13 +47,13 @@ def _jit_load(path):
 def test_onnx_and_torchscript_equal_the_torch_policy_on_1000_rollout_observations(exported, agent_env):
     agent, env = agent_env
     torch.manual_seed(5)
-    obs = collect_obs(env, agent._deterministic_env_action, 1000)
+    obs = collect_obs(env, agent.deterministic_env_action, 1000)
     assert obs.shape == (1000, agent.obs_dim) and obs.std(dim=0).max() > 0.1  # real, varied states
     # Far-out observations too, so that the normaliser's clipping inside the graph matters.
     far = obs[:50] + 1e3 * agent.obs_norm.std.float()
     obs = torch.cat([obs, far])
     with torch.no_grad():
-        expected = agent._deterministic_env_action(obs)  # what --mode test applies
+        expected = agent.deterministic_env_action(obs)  # what --mode test applies
         unclipped = (far - agent.obs_norm.mean.float()) / agent.obs_norm.std.float()
         unclipped_action = agent.action_scaling.to_env(agent.model.actor(unclipped).mode)
         assert (unclipped_action - expected[-50:]).abs().max() > 1e-2  # the clipping matters there
@@ -131,7 +131,7 @@ def test_deploy_policy_of_a_toy_env_holds_the_normaliser_clip_and_action_scaling
     policy = agent.build_deploy_policy()
     obs = torch.randn(64, 4) * 20.0  # beyond the clip of some dims
     with torch.no_grad():
-        assert torch.allclose(policy(obs), agent._deterministic_env_action(obs), atol=1e-6)
+        assert torch.allclose(policy(obs), agent.deterministic_env_action(obs), atol=1e-6)
     # The toy env has no layout of its own: one part covers the observation.
     assert [tuple(s) for s in agent.env.get_obs_layout()] == [("obs", 0, 4, "unspecified", "unspecified")]
 

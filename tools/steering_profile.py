@@ -1,0 +1,109 @@
+"""Speed profile of a steering policy: how fast it travels along its goal, per goal speed.
+
+    python tools/steering_profile.py --model_file output/real_amp_heading/model.pt \\
+        --env_config output/envs/amp_heading_eval_env.yaml --motion_file output/motions/walk_run.yaml
+
+Runs the deterministic policy of an AMP agent on an env with the ``steering`` task for
+``--steps`` control steps on ``--num_envs`` envs (episodes that end are reset, as in
+training) and sorts every step into bins of the goal's target speed. Per bin it prints the
+number of steps, the mean root speed along the target direction and the mean horizontal root
+speed (m/s, world) and the mean facing error (rad); then the median facing error over all
+steps. ``eval.json``'s ``tar_speed_err`` says how far the speed is from the goal's; this says
+whether the speed follows the goal at all. Run it from the repository root.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Dict, List, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from mimickit.envs.env_builder import build_env  # noqa: E402
+from mimickit.envs.locomotion_tasks import SteeringTask  # noqa: E402
+from mimickit.learning.agent_builder import build_agent  # noqa: E402
+from mimickit.util.errors import MimicKitError  # noqa: E402
+
+
+def speed_profile(tar_speed: np.ndarray, along: np.ndarray, speed: np.ndarray, facing_err: np.ndarray,
+                  edges: np.ndarray) -> List[Dict[str, float]]:
+    """Mean of ``along``, ``speed`` and ``facing_err`` over the steps whose ``tar_speed`` lies in
+    each bin ``[edges[i], edges[i + 1])`` (the last bin includes its upper edge).
+
+    Args:
+        tar_speed, along, speed, facing_err: ``[num_steps]`` per-step goal speed (m/s), speed
+            along the goal direction (m/s), horizontal speed (m/s) and facing error (rad).
+        edges: ``[num_bins + 1]`` increasing bin edges (m/s).
+
+    Returns:
+        One dict per bin with keys ``low``, ``high``, ``steps`` and the three means (NaN for an
+        empty bin).
+    """
+    index = np.clip(np.searchsorted(edges, tar_speed, side="right") - 1, 0, len(edges) - 2)
+    inside = (tar_speed >= edges[0]) & (tar_speed <= edges[-1])
+    rows = []
+    for i in range(len(edges) - 1):
+        mask = inside & (index == i)
+        mean = (lambda x: float(x[mask].mean())) if mask.any() else (lambda x: float("nan"))
+        rows.append(dict(low=float(edges[i]), high=float(edges[i + 1]), steps=int(mask.sum()),
+                         along=mean(along), speed=mean(speed), facing_err=mean(facing_err)))
+    return rows
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model_file", required=True, help="model.pt of an AMP agent trained on a steering env")
+    p.add_argument("--env_config", default="data/envs/amp_heading_humanoid_env.yaml")
+    p.add_argument("--engine_config", default="data/engines/mujoco_engine.yaml")
+    p.add_argument("--agent_config", default="data/agents/amp_task_humanoid_agent.yaml")
+    p.add_argument("--motion_file", default=None, help="overrides the env config's motion_file")
+    p.add_argument("--num_envs", type=int, default=32)
+    p.add_argument("--steps", type=int, default=300, help="control steps")
+    p.add_argument("--num_bins", type=int, default=6, help="bins over the env's tar_speed range")
+    p.add_argument("--rand_seed", type=int, default=0)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    torch.manual_seed(args.rand_seed)
+    env = build_env(args.env_config, args.engine_config, args.num_envs, "cpu", False, motion_file=args.motion_file)
+    try:
+        task = getattr(env, "task", None)
+        if not isinstance(task, SteeringTask):
+            raise MimicKitError("--env_config {}: expected an env with the steering task".format(args.env_config))
+        agent = build_agent(args.agent_config, env, "cpu")
+        agent.load(args.model_file)
+        obs = env.reset()
+        columns = []  # type: List[torch.Tensor]
+        with torch.no_grad():
+            for _ in range(args.steps):
+                obs, _, _, info = env.step(agent.deterministic_env_action(obs))
+                vel = env.engine.get_root_vel(env.char_id)[:, :2]
+                columns.append(torch.stack([task.tar_speed, torch.sum(vel * task.tar_dir, dim=-1),
+                                            torch.linalg.norm(vel, dim=-1),
+                                            info["tracking_errors"]["facing_err"]], dim=-1))
+    finally:
+        env.close()
+    steps = torch.cat(columns).numpy()
+    edges = np.linspace(task.cfg.tar_speed[0], task.cfg.tar_speed[1], args.num_bins + 1)
+    print("{:>13} {:>7} {:>10} {:>10} {:>11}".format("tar_speed m/s", "steps", "along m/s", "speed m/s",
+                                                   "facing rad"))
+    for row in speed_profile(steps[:, 0], steps[:, 1], steps[:, 2], steps[:, 3], edges):
+        print("{:>6.2f}-{:<6.2f} {:>7d} {:>10.2f} {:>10.2f} {:>11.2f}".format(
+            row["low"], row["high"], row["steps"], row["along"], row["speed"], row["facing_err"]))
+    print("median facing error {:.2f} rad over {} steps".format(float(np.median(steps[:, 3])), len(steps)))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except MimicKitError as e:
+        print("error: " + str(e), file=sys.stderr)
+        sys.exit(2)
