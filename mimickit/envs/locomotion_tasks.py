@@ -318,7 +318,8 @@ class SteeringTask(_TimedGoalTask):
 
     def _sample_goal(self, env_ids: Tensor) -> None:
         n = len(env_ids)
-        self._set_goal(env_ids, _uniform([-math.pi, math.pi], n, self.device), _uniform(self.cfg.tar_speed, n, self.device))
+        self._set_goal(env_ids, _uniform([-math.pi, math.pi], n, self.device),
+                       _uniform(self.cfg.tar_speed, n, self.device))
 
     def _set_goal(self, env_ids: Tensor, travel_angle: Tensor, speed: Tensor) -> None:
         """Travel along yaw ``travel_angle`` (``[k]`` rad) at ``speed`` (``[k]`` m/s), facing it
