@@ -48,9 +48,9 @@ def speed_profile(tar_speed: np.ndarray, along: np.ndarray, speed: np.ndarray, f
     rows = []
     for i in range(len(edges) - 1):
         mask = inside & (index == i)
-        mean = (lambda x: float(x[mask].mean())) if mask.any() else (lambda x: float("nan"))
+        means = [float(x[mask].mean()) if mask.any() else float("nan") for x in (along, speed, facing_err)]
         rows.append(dict(low=float(edges[i]), high=float(edges[i + 1]), steps=int(mask.sum()),
-                         along=mean(along), speed=mean(speed), facing_err=mean(facing_err)))
+                         along=means[0], speed=means[1], facing_err=means[2]))
     return rows
 
 
