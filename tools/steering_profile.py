@@ -7,8 +7,10 @@ Runs the deterministic policy of an AMP agent on an env with the ``steering`` ta
 ``--steps`` control steps on ``--num_envs`` envs (episodes that end are reset, as in
 training) and sorts every step into bins of the goal's target speed. Per bin it prints the
 number of steps, the mean root speed along the target direction and the mean horizontal root
-speed (m/s, world) and the mean facing error (rad); then the median facing error over all
-steps. ``eval.json``'s ``tar_speed_err`` says how far the speed is from the goal's; this says
+speed (m/s, world), the mean facing error (rad) and the mean style reward (the discriminator's,
+as in training); then the median facing error over all steps, and the mean style reward per
+0.5 m/s bin of the root's own horizontal speed (how real each gait looks to the
+discriminator). ``eval.json``'s ``tar_speed_err`` says how far the speed is from the goal's; this says
 whether the speed follows the goal at all. Run it from the repository root.
 """
 from __future__ import annotations
@@ -29,28 +31,27 @@ from mimickit.learning.agent_builder import build_agent  # noqa: E402
 from mimickit.util.errors import MimicKitError  # noqa: E402
 
 
-def speed_profile(tar_speed: np.ndarray, along: np.ndarray, speed: np.ndarray, facing_err: np.ndarray,
-                  edges: np.ndarray) -> List[Dict[str, float]]:
-    """Mean of ``along``, ``speed`` and ``facing_err`` over the steps whose ``tar_speed`` lies in
-    each bin ``[edges[i], edges[i + 1])`` (the last bin includes its upper edge).
+def binned_means(key: np.ndarray, columns: Dict[str, np.ndarray], edges: np.ndarray) -> List[Dict[str, float]]:
+    """Mean of every column over the steps whose ``key`` lies in each bin ``[edges[i], edges[i + 1])``
+    (the last bin includes its upper edge; steps outside ``edges`` are left out).
 
     Args:
-        tar_speed, along, speed, facing_err: ``[num_steps]`` per-step goal speed (m/s), speed
-            along the goal direction (m/s), horizontal speed (m/s) and facing error (rad).
-        edges: ``[num_bins + 1]`` increasing bin edges (m/s).
+        key: ``[num_steps]`` the binned quantity (here a goal speed or the root's speed, m/s).
+        columns: name -> ``[num_steps]`` per-step values.
+        edges: ``[num_bins + 1]`` increasing bin edges, in ``key``'s unit.
 
     Returns:
-        One dict per bin with keys ``low``, ``high``, ``steps`` and the three means (NaN for an
-        empty bin).
+        One dict per bin with keys ``low``, ``high``, ``steps`` and one mean per column (NaN for
+        an empty bin).
     """
-    index = np.clip(np.searchsorted(edges, tar_speed, side="right") - 1, 0, len(edges) - 2)
-    inside = (tar_speed >= edges[0]) & (tar_speed <= edges[-1])
+    index = np.clip(np.searchsorted(edges, key, side="right") - 1, 0, len(edges) - 2)
+    inside = (key >= edges[0]) & (key <= edges[-1])
     rows = []
     for i in range(len(edges) - 1):
         mask = inside & (index == i)
-        means = [float(x[mask].mean()) if mask.any() else float("nan") for x in (along, speed, facing_err)]
-        rows.append(dict(low=float(edges[i]), high=float(edges[i + 1]), steps=int(mask.sum()),
-                         along=means[0], speed=means[1], facing_err=means[2]))
+        row = dict(low=float(edges[i]), high=float(edges[i + 1]), steps=int(mask.sum()))
+        row.update({name: float(x[mask].mean()) if mask.any() else float("nan") for name, x in columns.items()})
+        rows.append(row)
     return rows
 
 
@@ -87,17 +88,26 @@ def main(argv: Optional[List[str]] = None) -> int:
                 vel = env.engine.get_root_vel(env.char_id)[:, :2]
                 columns.append(torch.stack([task.tar_speed, torch.sum(vel * task.tar_dir, dim=-1),
                                             torch.linalg.norm(vel, dim=-1),
-                                            info["tracking_errors"]["facing_err"]], dim=-1))
+                                            info["tracking_errors"]["facing_err"],
+                                            agent.style_reward(info["amp_obs"])], dim=-1))
     finally:
         env.close()
     steps = torch.cat(columns).numpy()
+    tar_speed, speed = steps[:, 0], steps[:, 2]
+    per_goal = dict(along=steps[:, 1], speed=speed, facing_err=steps[:, 3], style=steps[:, 4])
     edges = np.linspace(task.cfg.tar_speed[0], task.cfg.tar_speed[1], args.num_bins + 1)
-    print("{:>13} {:>7} {:>10} {:>10} {:>11}".format("tar_speed m/s", "steps", "along m/s", "speed m/s",
-                                                   "facing rad"))
-    for row in speed_profile(steps[:, 0], steps[:, 1], steps[:, 2], steps[:, 3], edges):
-        print("{:>6.2f}-{:<6.2f} {:>7d} {:>10.2f} {:>10.2f} {:>11.2f}".format(
-            row["low"], row["high"], row["steps"], row["along"], row["speed"], row["facing_err"]))
+    print("{:>13} {:>7} {:>10} {:>10} {:>11} {:>7}".format("tar_speed m/s", "steps", "along m/s", "speed m/s",
+                                                           "facing rad", "style"))
+    for row in binned_means(tar_speed, per_goal, edges):
+        print("{:>6.2f}-{:<6.2f} {:>7d} {:>10.2f} {:>10.2f} {:>11.2f} {:>7.2f}".format(
+            row["low"], row["high"], row["steps"], row["along"], row["speed"], row["facing_err"], row["style"]))
     print("median facing error {:.2f} rad over {} steps".format(float(np.median(steps[:, 3])), len(steps)))
+    # The discriminator's view of each gait: style reward per bin of the root's own speed.
+    speed_edges = np.arange(0.0, max(float(speed.max()), task.cfg.tar_speed[1]) + 0.5, 0.5)
+    print("{:>13} {:>7} {:>7}".format("speed m/s", "steps", "style"))
+    for row in binned_means(speed, dict(style=steps[:, 4]), speed_edges):
+        if row["steps"]:
+            print("{:>6.2f}-{:<6.2f} {:>7d} {:>7.2f}".format(row["low"], row["high"], row["steps"], row["style"]))
     return 0
 
 
