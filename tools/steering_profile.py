@@ -10,8 +10,8 @@ number of steps, the mean root speed along the target direction and the mean hor
 speed (m/s, world), the mean facing error (rad) and the mean style reward (the discriminator's,
 as in training); then the median facing error over all steps, and the mean style reward per
 0.5 m/s bin of the root's own horizontal speed (how real each gait looks to the
-discriminator). ``eval.json``'s ``tar_speed_err`` says how far the speed is from the goal's; this says
-whether the speed follows the goal at all. Run it from the repository root.
+discriminator). ``eval.json``'s ``tar_speed_err`` says how far the speed is from the goal's;
+this says whether the speed follows the goal at all. Run it from the repository root.
 """
 from __future__ import annotations
 
