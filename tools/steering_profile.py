@@ -81,31 +81,33 @@ def main(argv: Optional[List[str]] = None) -> int:
         agent = build_agent(args.agent_config, env, "cpu")
         agent.load(args.model_file)
         obs = env.reset()
-        columns = []  # type: List[torch.Tensor]
+        columns = {name: [] for name in ("tar_speed", "along", "speed", "facing_err", "style")}
         with torch.no_grad():
             for _ in range(args.steps):
                 obs, _, _, info = env.step(agent.deterministic_env_action(obs))
                 vel = env.engine.get_root_vel(env.char_id)[:, :2]
-                columns.append(torch.stack([task.tar_speed, torch.sum(vel * task.tar_dir, dim=-1),
-                                            torch.linalg.norm(vel, dim=-1),
-                                            info["tracking_errors"]["facing_err"],
-                                            agent.style_reward(info["amp_obs"])], dim=-1))
+                columns["tar_speed"].append(task.tar_speed.clone())
+                columns["along"].append(torch.sum(vel * task.tar_dir, dim=-1))
+                columns["speed"].append(torch.linalg.norm(vel, dim=-1))
+                columns["facing_err"].append(info["tracking_errors"]["facing_err"])
+                columns["style"].append(agent.style_reward(info["amp_obs"]))
     finally:
         env.close()
-    steps = torch.cat(columns).numpy()
-    tar_speed, speed = steps[:, 0], steps[:, 2]
-    per_goal = dict(along=steps[:, 1], speed=speed, facing_err=steps[:, 3], style=steps[:, 4])
+    steps = {name: torch.cat(values).numpy() for name, values in columns.items()}
+    tar_speed = steps.pop("tar_speed")
     edges = np.linspace(task.cfg.tar_speed[0], task.cfg.tar_speed[1], args.num_bins + 1)
     print("{:>13} {:>7} {:>10} {:>10} {:>11} {:>7}".format("tar_speed m/s", "steps", "along m/s", "speed m/s",
                                                            "facing rad", "style"))
-    for row in binned_means(tar_speed, per_goal, edges):
+    for row in binned_means(tar_speed, steps, edges):
         print("{:>6.2f}-{:<6.2f} {:>7d} {:>10.2f} {:>10.2f} {:>11.2f} {:>7.2f}".format(
             row["low"], row["high"], row["steps"], row["along"], row["speed"], row["facing_err"], row["style"]))
-    print("median facing error {:.2f} rad over {} steps".format(float(np.median(steps[:, 3])), len(steps)))
+    print("median facing error {:.2f} rad over {} steps".format(float(np.median(steps["facing_err"])),
+                                                                 len(tar_speed)))
     # The discriminator's view of each gait: style reward per bin of the root's own speed.
+    speed = steps["speed"]
     speed_edges = np.arange(0.0, max(float(speed.max()), task.cfg.tar_speed[1]) + 0.5, 0.5)
     print("{:>13} {:>7} {:>7}".format("speed m/s", "steps", "style"))
-    for row in binned_means(speed, dict(style=steps[:, 4]), speed_edges):
+    for row in binned_means(speed, dict(style=steps["style"]), speed_edges):
         if row["steps"]:
             print("{:>6.2f}-{:<6.2f} {:>7d} {:>7.2f}".format(row["low"], row["high"], row["steps"], row["style"]))
     return 0

@@ -334,8 +334,8 @@ class SteeringTask(_TimedGoalTask):
         if self.cfg.first_goal_from_root_vel:
             vel = state["root_vel"][env_ids, :2]
             speed = torch.linalg.norm(vel, dim=-1)
-            moving = speed >= max(self.cfg.tar_speed[0], 1e-3)
             low, high = self.cfg.tar_speed
+            moving = speed >= max(low, 1e-3)
             self._set_goal(env_ids[moving], torch.atan2(vel[moving, 1], vel[moving, 0]),
                            speed[moving].clamp(low, high))
 
