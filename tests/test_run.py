@@ -11,9 +11,9 @@ import torch
 
 from mimickit.envs.base_env import BaseEnv, BoxSpace, DoneFlags
 from mimickit.envs import env_builder
-from mimickit.envs.env_builder import ENVS, register_env
+from mimickit.envs.env_builder import ENVS
 from mimickit.learning import agent_builder
-from mimickit.learning.agent_builder import AGENTS, register_agent
+from mimickit.learning.agent_builder import AGENTS
 from mimickit.run import main
 from mimickit.util.arg_parser import flag_names
 
@@ -23,7 +23,6 @@ RUN_PY = os.path.join(REPO, "mimickit", "run.py")
 CALLS = []  # what the fake env and agent were asked to do, in order
 
 
-@register_env("test_run_fake_env")
 class FakeEnv(BaseEnv):
     """Two-dimensional observations and actions; every step ends the episode with success."""
 
@@ -49,7 +48,6 @@ class FakeEnv(BaseEnv):
         CALLS.append(("close",))
 
 
-@register_agent("test_run_fake_agent")
 class FakeAgent:
     def __init__(self, config, config_file, env, device):
         CALLS.append(("agent", dict(config=config, env=env, device=device, draw=torch.rand(3))))
@@ -70,10 +68,13 @@ def setup(tmp_path, monkeypatch):
     """Config files for the fake env and agent, and the flags naming them.
 
     The real env and agent modules are not imported: these tests are about run.py's
-    plumbing, and the fakes above are registered already.
+    plumbing. The fakes above are registered for the test only (monkeypatch takes them
+    out of the registries again).
     """
     monkeypatch.setattr(env_builder.ENVS, "modules", [])
     monkeypatch.setattr(agent_builder.AGENTS, "modules", [])
+    monkeypatch.setitem(ENVS.classes, "test_run_fake_env", FakeEnv)
+    monkeypatch.setitem(AGENTS.classes, "test_run_fake_agent", FakeAgent)
     CALLS.clear()
     engine = tmp_path / "engine.yaml"
     engine.write_text("engine_name: mujoco\n")

@@ -6,7 +6,7 @@ import torch
 from mimickit.envs.base_env import DoneFlags
 from mimickit.envs.char_obs import ObsTerm
 from mimickit.envs.env_builder import build_env
-from mimickit.envs.tasks import Task, register_task
+from mimickit.envs.tasks import TASKS, Task
 from mimickit.util.errors import MimicKitError
 
 ENGINE = "data/engines/mujoco_engine.yaml"
@@ -124,7 +124,6 @@ def test_each_step_shifts_the_stack_by_one_frame(env):
 CALLS = []
 
 
-@register_task("test_amp_env_goal")
 class GoalTask(Task):
     """Observation: a fixed goal height; reward: minus the root height's distance to it."""
 
@@ -145,7 +144,8 @@ class GoalTask(Task):
         return -(state["root_pos"][:, 2] - self.height).abs()
 
 
-def test_a_task_appends_its_obs_gives_the_reward_and_is_reset_and_updated(tmp_path):
+def test_a_task_appends_its_obs_gives_the_reward_and_is_reset_and_updated(tmp_path, monkeypatch):
+    monkeypatch.setitem(TASKS.classes, "test_amp_env_goal", GoalTask)  # registered for this test only
     torch.manual_seed(3)
     env = make_env(tmp_path, task="task: {task_name: test_amp_env_goal, height: 0.5}")
     try:

@@ -4,14 +4,12 @@ import numpy as np
 import pytest
 
 from mimickit.envs import env_builder
-from mimickit.envs.env_builder import register_env
 from mimickit.learning.logger import read_txt_log
 from mimickit.run import main
 from tests.learning.conftest import TOY_AGENT_FILE
 from tests.learning.toy_envs import PointMassEnv
 
 
-@register_env("test_ppo_run_point_mass")
 class RunPointMassEnv(PointMassEnv):
     def __init__(self, config, config_file, engine_config_file, num_envs, device, visualize, video_file=None):
         super().__init__(num_envs, device)
@@ -20,6 +18,7 @@ class RunPointMassEnv(PointMassEnv):
 @pytest.fixture
 def argv(tmp_path, monkeypatch):
     monkeypatch.setattr(env_builder.ENVS, "modules", [])
+    monkeypatch.setitem(env_builder.ENVS.classes, "test_ppo_run_point_mass", RunPointMassEnv)  # for this test only
     engine = tmp_path / "engine.yaml"
     engine.write_text("engine_name: none\n")
     env = tmp_path / "env.yaml"
