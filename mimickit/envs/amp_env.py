@@ -28,7 +28,7 @@ the discriminator and the style reward live in the agent
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import torch
 from torch import Tensor
@@ -38,7 +38,7 @@ from mimickit.envs import amp_obs, char_obs
 from mimickit.envs.base_env import BoxSpace, DoneFlags, ObsSlice
 from mimickit.envs.char_env import CharEnv
 from mimickit.envs.env_builder import register_env
-from mimickit.envs.tasks import Task, build_task
+from mimickit.envs.tasks import build_task
 from mimickit.util.config import from_dict
 from mimickit.util.errors import MimicKitError
 
@@ -112,9 +112,7 @@ class AMPEnv(CharEnv):
             self.task = build_task(cfg.task, config_file, num_envs, device, self.engine.control_dt)
 
         self.num_amp_obs_steps = cfg.num_amp_obs_steps
-        self._in_step = False
-        self._sim = {}  # type: Dict[str, Tensor]
-        self._update_state()
+        self._read_state()
         self.amp_frame_dim = self._amp_frame.shape[-1]
         self.amp_obs_dim = self.num_amp_obs_steps * self.amp_frame_dim
         self._amp_history = self._amp_frame.unsqueeze(1).repeat(1, self.num_amp_obs_steps, 1)
@@ -138,20 +136,13 @@ class AMPEnv(CharEnv):
         return amp_obs.amp_obs_layout(self._amp_frame_terms(), self.num_amp_obs_steps)
 
     # ----------------------------------------------------------------- episode
-    def step(self, action: Tensor) -> Tuple[Tensor, Tensor, Tensor, Dict[str, Any]]:
-        """As :meth:`CharEnv.step`; ``info["amp_obs"]`` is ``[num_envs, amp_obs_dim]``, the
-        AMP observation of the state reached (before any reset); with a task,
-        ``info["tracking_errors"]`` holds its :meth:`Task.tracking_errors`."""
-        self._in_step = True  # lets _update_state advance the task
-        try:
-            obs, reward, done, info = super().step(action)
-        finally:
-            self._in_step = False
-        self._amp_history = amp_obs.push_frame(self._amp_history, self._amp_frame)
-        info["amp_obs"] = self._amp_history.reshape(self.num_envs, -1).clone()  # resets write the stack in place
+    def _step_info(self) -> Dict[str, Any]:
+        """``amp_obs``: ``[num_envs, amp_obs_dim]``, the AMP observation of the state the step
+        reached (before any reset); with a task, ``tracking_errors``: its :meth:`Task.tracking_errors`."""
+        info = {"amp_obs": self._amp_history.reshape(self.num_envs, -1).clone()}  # resets write the stack in place
         if self.task is not None:
-            info["tracking_errors"] = self.task.tracking_errors(self._sim)
-        return obs, reward, done, info
+            info["tracking_errors"] = self.task.tracking_errors(self.char_state)
+        return info
 
     def _reset_envs(self, env_ids: Tensor) -> None:
         default = torch.rand(len(env_ids), device=self.device) < self.cfg.default_pose_prob
@@ -167,7 +158,7 @@ class AMPEnv(CharEnv):
         if len(default_ids) > 0:
             self._set_default_pose(default_ids)
 
-        self._update_state()
+        self._read_state()
         history = self._amp_frame[env_ids].unsqueeze(1).repeat(1, self.num_amp_obs_steps, 1)
         if len(rsi_ids) > 0:
             past = amp_obs.history_times(start, self.num_amp_obs_steps, self.engine.control_dt)[:, :-1]
@@ -175,7 +166,7 @@ class AMPEnv(CharEnv):
                 self.motion_lib, self.kin_char_model, motion_ids, past, self._key_ids, self._dof_layout)
         self._amp_history[env_ids] = history
         if self.task is not None:
-            self.task.reset(env_ids, self._sim)
+            self.task.reset(env_ids, self.char_state)
 
     def _set_default_pose(self, env_ids: Tensor) -> None:
         """The character's default pose (:attr:`KinCharModel.default_dof_pos`), at rest."""
@@ -187,30 +178,28 @@ class AMPEnv(CharEnv):
         self.set_char_state(self.char_id, env_ids, root_pos, root_rot, zeros3, zeros3, dof_pos,
                             torch.zeros_like(dof_pos))
 
-    def _update_state(self) -> None:
-        """Read the simulated state and compute its AMP frame (the stack is advanced by
-        :meth:`step`); within a step, let the task advance its goals."""
-        e, c = self.engine, self.char_id
-        self._sim = dict(root_pos=e.get_root_pos(c), root_rot=e.get_root_rot(c), root_vel=e.get_root_vel(c),
-                         root_ang_vel=e.get_root_ang_vel(c), dof_pos=e.get_dof_pos(c), dof_vel=e.get_dof_vel(c),
-                         body_pos=e.get_body_pos(c), body_rot=e.get_body_rot(c), body_vel=e.get_body_vel(c),
-                         body_ang_vel=e.get_body_ang_vel(c), ground_contacts=e.get_ground_contacts(c))
+    def _read_state(self) -> None:
+        """Read the simulated state and compute its AMP frame (the stack moves in :meth:`_post_physics_step`)."""
+        super()._read_state()
         self._amp_frame = char_obs.cat_obs_terms(self._amp_frame_terms())
-        if self.task is not None and self._in_step:
-            self.task.update(self._sim)
+
+    def _post_physics_step(self) -> None:
+        """Push the new AMP frame onto the stack and let the task advance its goals."""
+        self._amp_history = amp_obs.push_frame(self._amp_history, self._amp_frame)
+        if self.task is not None:
+            self.task.update(self.char_state)
 
     def _amp_frame_terms(self) -> List[char_obs.ObsTerm]:
-        s, kin = self._sim, self.kin_char_model
+        s, kin = self.char_state, self.kin_char_model
         return amp_obs.amp_frame_obs_terms(
-            s["root_pos"], s["root_rot"], s["root_vel"], s["root_ang_vel"], kin.dof_pos_to_joint_rot(s["dof_pos"]),
-            s["dof_pos"], kin.dof_vel_to_joint_dof_vel(s["dof_pos"], s["dof_vel"]), s["body_pos"][:, self._key_ids],
-            self._dof_layout)
+            s.root_pos, s.root_rot, s.root_vel, s.root_ang_vel, kin.dof_pos_to_joint_rot(s.dof_pos), s.dof_pos,
+            kin.dof_vel_to_joint_dof_vel(s.dof_pos, s.dof_vel), s.body_pos[:, self._key_ids], self._dof_layout)
 
     # ----------------------------------------------------------------- obs, reward, done
     def _obs_terms(self) -> List[char_obs.ObsTerm]:
-        s = self._sim
-        terms = char_obs.body_obs_terms(s["root_pos"], s["root_rot"], s["body_pos"], s["body_rot"], s["body_vel"],
-                                        s["body_ang_vel"], self.cfg.global_obs)
+        s = self.char_state
+        terms = char_obs.body_obs_terms(s.root_pos, s.root_rot, s.body_pos, s.body_rot, s.body_vel, s.body_ang_vel,
+                                        self.cfg.global_obs)
         if self.task is not None:
             terms += self.task.obs_terms(s)
         return terms
@@ -221,12 +210,12 @@ class AMPEnv(CharEnv):
     def _compute_reward(self) -> Tensor:
         if self.task is None:
             return torch.zeros(self.num_envs, device=self.device)
-        return self.task.reward(self._sim)
+        return self.task.reward(self.char_state)
 
     def _compute_done(self) -> Tensor:
         done = super()._compute_done()
         if self.cfg.enable_early_termination:
-            fell = (self._sim["ground_contacts"] & self._fail_contact).any(dim=-1)
+            fell = (self.char_state.ground_contacts & self._fail_contact).any(dim=-1)
             done[fell] = DoneFlags.FAIL
         return done
 

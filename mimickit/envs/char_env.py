@@ -2,8 +2,21 @@
 
 :class:`CharEnv` owns the engine, the simulated character (and, when displayed, a
 non-colliding reference character), the character's :class:`KinCharModel`, episode time
-and lengths, failed-world handling, the viewer and video recording. Task environments
+and lengths, failed-env handling, the viewer and video recording. Task environments
 subclass it and implement observations, rewards and terminations.
+
+One control step (:meth:`CharEnv.step`) runs these hooks in this order:
+
+1. :meth:`CharEnv._pre_physics_step`: send the action to the engine;
+2. :meth:`CharEnv._advance`: the physics (kinematic environments set the pose instead);
+3. :meth:`CharEnv._read_state`: read :attr:`CharEnv.char_state` (and whatever the env
+   derives from it alone, e.g. the reference frame now);
+4. :meth:`CharEnv._post_physics_step`: advance what moves with the step (task goals,
+   AMP observation stacks);
+5. observation, reward and termination of the new state, then ``info``.
+
+A reset (:meth:`CharEnv.reset`) places the characters (:meth:`CharEnv._reset_envs`) and
+runs step 3, not 4.
 """
 from __future__ import annotations
 
@@ -17,6 +30,7 @@ from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.anim.motion_lib import MotionLib
 from mimickit.engines.engine_builder import build_engine
 from mimickit.envs.base_env import BaseEnv, BoxSpace, DoneFlags
+from mimickit.envs.char_state import CharState
 from mimickit.util.errors import MimicKitError, require_file
 from mimickit.util.video import VideoWriter
 
@@ -55,6 +69,7 @@ class CharEnv(BaseEnv):
         self.episode_length = episode_length
         self.time = torch.zeros(num_envs, device=device)
         self.done = torch.zeros(num_envs, dtype=torch.long, device=device)
+        self.char_state = CharState.read(self.engine, self.char_id)
 
     # ----------------------------------------------------------------- episode loop
     @property
@@ -69,30 +84,45 @@ class CharEnv(BaseEnv):
             self.time[env_ids] = 0.0
             self.done[env_ids] = DoneFlags.NULL
             self._reset_envs(env_ids)
-        self._update_state()
+        self._read_state()
         return self._compute_obs()
 
     def step(self, action: Tensor) -> Tuple[Tensor, Tensor, Tensor, Dict[str, Any]]:
-        self._apply_action(action)
+        """As :meth:`BaseEnv.step`, in the order of the module docstring.
+
+        ``info["failed_envs"]`` holds the ids (long ``[k]``) of the envs whose simulation
+        went bad this step (:meth:`Engine.pop_failed_envs`); their ``done`` is ``FAIL``.
+        """
+        self._pre_physics_step(action)
         self._advance()
         self.time += self.engine.control_dt
-        failed_worlds = self.engine.pop_failed_envs()
-        self._update_state()
+        failed_envs = self.engine.pop_failed_envs()
+        self._read_state()
+        self._post_physics_step()
         obs = self._compute_obs()
         reward = self._compute_reward()
         self.done[:] = self._compute_done()
-        self.done[failed_worlds] = DoneFlags.FAIL
+        self.done[failed_envs] = DoneFlags.FAIL
         self._render()
-        info = {"failed_worlds": failed_worlds}
+        info = {"failed_envs": failed_envs}  # type: Dict[str, Any]
         info.update(self._step_info())
         return obs, reward, self.done.clone(), info
+
+    def _pre_physics_step(self, action: Tensor) -> None:
+        """Send ``[num_envs, action_dim]`` actions to the engine as the character's commands."""
+        self.engine.set_cmd(self.char_id, action)
 
     def _advance(self) -> None:
         """Advance the world one control step; kinematic environments override it."""
         self.engine.step()
 
-    def _update_state(self) -> None:
-        """Read what observations, rewards and terminations share, after a step or reset."""
+    def _read_state(self) -> None:
+        """Read :attr:`char_state` after a physics step or a reset; subclasses extend it with what
+        they derive from the state alone (e.g. the reference frame at the new time)."""
+        self.char_state = CharState.read(self.engine, self.char_id)
+
+    def _post_physics_step(self) -> None:
+        """Advance what moves with a control step, after :meth:`_read_state` (not run at resets)."""
 
     def _step_info(self) -> Dict[str, Any]:
         """Extra entries for the ``info`` dict of :meth:`step`."""
@@ -179,10 +209,6 @@ class CharEnv(BaseEnv):
     @abc.abstractmethod
     def _reset_envs(self, env_ids: Tensor) -> None:
         """Put the characters of ``env_ids`` in their initial state."""
-
-    def _apply_action(self, action: Tensor) -> None:
-        """Send ``[num_envs, action_dim]`` actions to the engine as the character's commands."""
-        self.engine.set_cmd(self.char_id, action)
 
     @abc.abstractmethod
     def _compute_obs(self) -> Tensor:

@@ -83,8 +83,8 @@ class DeepMimicEnv(CharEnv):
         self.motion_ids = torch.zeros(num_envs, dtype=torch.long, device=device)
         self.motion_start = torch.zeros(num_envs, device=device)
         self._ref = {}  # type: Dict[str, Tensor]
-        self._sim = {}  # type: Dict[str, Tensor]
-        self._update_state()
+        self._joint_rot = self._joint_dof_vel = torch.zeros(0)
+        self._read_state()
 
     def _joint_weights(self, weights: Dict[str, float], config_file: str):
         """``[num_joints]`` pose-error weights by body name (default 1) and ``[num_dofs]`` per dof."""
@@ -106,16 +106,13 @@ class DeepMimicEnv(CharEnv):
         self.motion_start[env_ids] = start
         self.set_char_to_motion(self.motion_lib, env_ids, motion_ids, start)
 
-    def _update_state(self) -> None:
-        """Read the simulated state and look up the reference now and at the target steps."""
-        e, c, kin = self.engine, self.char_id, self.kin_char_model
-        dof_pos = e.get_dof_pos(c)
-        self._sim = dict(root_pos=e.get_root_pos(c), root_rot=e.get_root_rot(c), root_vel=e.get_root_vel(c),
-                         root_ang_vel=e.get_root_ang_vel(c), body_pos=e.get_body_pos(c), body_rot=e.get_body_rot(c),
-                         body_vel=e.get_body_vel(c), body_ang_vel=e.get_body_ang_vel(c),
-                         joint_rot=kin.dof_pos_to_joint_rot(dof_pos),
-                         joint_dof_vel=kin.dof_vel_to_joint_dof_vel(dof_pos, e.get_dof_vel(c)),
-                         ground_contacts=e.get_ground_contacts(c))
+    def _read_state(self) -> None:
+        """Read the simulated state, its joint rotations and velocities (the reference's
+        coordinates), and look up the reference now and at the target steps."""
+        super()._read_state()
+        s, kin = self.char_state, self.kin_char_model
+        self._joint_rot = kin.dof_pos_to_joint_rot(s.dof_pos)
+        self._joint_dof_vel = kin.dof_vel_to_joint_dof_vel(s.dof_pos, s.dof_vel)
         n, k = self.num_envs, len(self._tar_steps)
         dt = self.engine.control_dt
         times = self.motion_start + self.time
@@ -130,22 +127,22 @@ class DeepMimicEnv(CharEnv):
                          tar_root_pos=root_pos[n:].reshape(n, k, 3), tar_root_rot=root_rot[n:].reshape(n, k, 4),
                          tar_joint_rot=joint_rot[n:].reshape((n, k) + joint_rot.shape[1:]))
         if self.ref_char_id is not None:
-            self._show_reference()
+            self._show_reference(self.ref_char_id)
 
-    def _show_reference(self) -> None:
+    def _show_reference(self, ref_char_id: int) -> None:
         r = self._ref
         dof_pos = self.kin_char_model.joint_rot_to_dof_pos(r["joint_rot"])
         env_ids = torch.arange(self.num_envs, device=self.device)
         zeros = torch.zeros_like(r["root_vel"])
-        self.set_char_state(self.ref_char_id, env_ids, r["root_pos"] + self._ref_offset, r["root_rot"],
+        self.set_char_state(ref_char_id, env_ids, r["root_pos"] + self._ref_offset, r["root_rot"],
                             zeros, zeros, dof_pos, torch.zeros_like(dof_pos))
 
     # ----------------------------------------------------------------- obs, reward, done
     def _obs_terms(self) -> List[char_obs.ObsTerm]:
         """The observation's parts: body state, phase, then each target step's reference frame."""
-        s, r, cfg = self._sim, self._ref, self.cfg
-        terms = char_obs.body_obs_terms(s["root_pos"], s["root_rot"], s["body_pos"], s["body_rot"],
-                                        s["body_vel"], s["body_ang_vel"], cfg.global_obs)
+        s, r, cfg = self.char_state, self._ref, self.cfg
+        terms = char_obs.body_obs_terms(s.root_pos, s.root_rot, s.body_pos, s.body_rot, s.body_vel, s.body_ang_vel,
+                                        cfg.global_obs)
         if cfg.enable_phase_obs:
             length = self.motion_lib.get_motion_length(self.motion_ids)
             phase = torch.remainder(self.motion_start + self.time, length) / length
@@ -154,7 +151,7 @@ class DeepMimicEnv(CharEnv):
         if k > 0:
             n = self.num_envs
             tar = char_obs.target_obs_terms(
-                s["root_pos"].repeat_interleave(k, 0), s["root_rot"].repeat_interleave(k, 0),
+                s.root_pos.repeat_interleave(k, 0), s.root_rot.repeat_interleave(k, 0),
                 r["tar_root_pos"].reshape(n * k, 3), r["tar_root_rot"].reshape(n * k, 4),
                 r["tar_joint_rot"].reshape((n * k,) + r["tar_joint_rot"].shape[2:]), cfg.global_obs)
             for i, step in enumerate(self.cfg.tar_obs_steps):
@@ -174,28 +171,30 @@ class DeepMimicEnv(CharEnv):
         (:func:`mimickit.envs.char_obs.compute_target_obs`)."""
         return char_obs.obs_layout(self._obs_terms())
 
-    def _key_pos_rel(self, state: Dict[str, Tensor]) -> Tensor:
-        return _root_rel_body_pos(state)[:, self._key_ids]
-
     def _compute_reward(self) -> Tensor:
-        s, r, w = self._sim, self._ref, self.cfg.reward
-        return (w.pose_w * deepmimic_rewards.pose_reward(s["joint_rot"], r["joint_rot"], self._joint_err_w,
+        s, r, w = self.char_state, self._ref, self.cfg.reward
+        return (w.pose_w * deepmimic_rewards.pose_reward(self._joint_rot, r["joint_rot"], self._joint_err_w,
                                                           w.pose_scale)
-                + w.vel_w * deepmimic_rewards.velocity_reward(s["joint_dof_vel"], r["joint_dof_vel"],
+                + w.vel_w * deepmimic_rewards.velocity_reward(self._joint_dof_vel, r["joint_dof_vel"],
                                                                self._dof_err_w, w.vel_scale)
-                + w.root_pose_w * deepmimic_rewards.root_pose_reward(s["root_pos"], r["root_pos"], s["root_rot"],
+                + w.root_pose_w * deepmimic_rewards.root_pose_reward(s.root_pos, r["root_pos"], s.root_rot,
                                                                       r["root_rot"], w.root_pose_scale)
-                + w.root_vel_w * deepmimic_rewards.root_vel_reward(s["root_vel"], r["root_vel"], s["root_ang_vel"],
+                + w.root_vel_w * deepmimic_rewards.root_vel_reward(s.root_vel, r["root_vel"], s.root_ang_vel,
                                                                     r["root_ang_vel"], w.root_vel_scale)
-                + w.key_pos_w * deepmimic_rewards.key_pos_reward(self._key_pos_rel(s), self._key_pos_rel(r),
+                + w.key_pos_w * deepmimic_rewards.key_pos_reward(s.root_rel_body_pos()[:, self._key_ids],
+                                                                  self._ref_root_rel_body_pos()[:, self._key_ids],
                                                                   w.key_pos_scale))
+
+    def _ref_root_rel_body_pos(self) -> Tensor:
+        """``[num_envs, num_bodies, 3]`` the reference's body positions minus its root position (m)."""
+        return self._ref["body_pos"] - self._ref["root_pos"].unsqueeze(-2)
 
     def _compute_done(self) -> Tensor:
         done = super()._compute_done()
         if self.cfg.enable_early_termination:
-            s, r = self._sim, self._ref
-            fell = (s["ground_contacts"] & self._fail_contact).any(dim=-1)
-            pose_err = ((s["body_pos"] - r["body_pos"]) ** 2).sum(dim=-1).mean(dim=-1)
+            s, r = self.char_state, self._ref
+            fell = (s.ground_contacts & self._fail_contact).any(dim=-1)
+            pose_err = ((s.body_pos - r["body_pos"]) ** 2).sum(dim=-1).mean(dim=-1)
             diverged = pose_err > self.cfg.pose_termination_dist ** 2
             done[fell | diverged] = DoneFlags.FAIL
         return done
@@ -212,17 +211,13 @@ class DeepMimicEnv(CharEnv):
         key_pos_err_m: as body_pos_err_m over the key bodies; dof_vel_err_radps: mean
         absolute joint velocity error over dofs.
         """
-        s, r = self._sim, self._ref
+        s, r = self.char_state, self._ref
+        body_err = (s.root_rel_body_pos() - self._ref_root_rel_body_pos()).norm(dim=-1)
         return {
-            "root_pos_err_m": (s["root_pos"] - r["root_pos"]).norm(dim=-1),
-            "root_rot_err_rad": torch_util.quat_diff_angle(s["root_rot"], r["root_rot"]),
-            "body_pos_err_m": (_root_rel_body_pos(s) - _root_rel_body_pos(r)).norm(dim=-1).mean(dim=-1),
-            "body_rot_err_rad": torch_util.quat_diff_angle(s["body_rot"], r["body_rot"]).mean(dim=-1),
-            "key_pos_err_m": (self._key_pos_rel(s) - self._key_pos_rel(r)).norm(dim=-1).mean(dim=-1),
-            "dof_vel_err_radps": (s["joint_dof_vel"] - r["joint_dof_vel"]).abs().mean(dim=-1),
+            "root_pos_err_m": (s.root_pos - r["root_pos"]).norm(dim=-1),
+            "root_rot_err_rad": torch_util.quat_diff_angle(s.root_rot, r["root_rot"]),
+            "body_pos_err_m": body_err.mean(dim=-1),
+            "body_rot_err_rad": torch_util.quat_diff_angle(s.body_rot, r["body_rot"]).mean(dim=-1),
+            "key_pos_err_m": body_err[:, self._key_ids].mean(dim=-1),
+            "dof_vel_err_radps": (self._joint_dof_vel - r["joint_dof_vel"]).abs().mean(dim=-1),
         }
-
-
-def _root_rel_body_pos(state: Dict[str, Tensor]) -> Tensor:
-    """``[n, num_bodies, 3]`` body positions minus the root position (m, world axes)."""
-    return state["body_pos"] - state["root_pos"].unsqueeze(-2)

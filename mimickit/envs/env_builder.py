@@ -7,7 +7,7 @@ write ``mimickit/envs/my_env.py`` with ``@register_env("my_env")`` and add
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Optional
 
 from mimickit.envs.base_env import BaseEnv
 from mimickit.util.config import load_yaml

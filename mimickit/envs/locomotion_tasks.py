@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from mimickit.envs.char_obs import ObsTerm
+from mimickit.envs.char_state import CharState
 from mimickit.envs.tasks import Task, register_task
 from mimickit.util import torch_util
 from mimickit.util.config import from_dict
@@ -161,10 +162,10 @@ class _TimedGoalTask(Task):
         self._sample_goal(env_ids)
         self.steps_left[env_ids] = self.resample_steps
 
-    def reset(self, env_ids: Tensor, state: Dict[str, Tensor]) -> None:
+    def reset(self, env_ids: Tensor, state: CharState) -> None:
         self._resample(env_ids)
 
-    def update(self, state: Dict[str, Tensor]) -> None:
+    def update(self, state: CharState) -> None:
         self.steps_left -= 1
         self._resample(torch.nonzero(self.steps_left <= 0).flatten())
 
@@ -279,22 +280,22 @@ class VelocityCommandTask(_TimedGoalTask):
                                              _uniform(self.cfg.lin_vel_y, n, self.device),
                                              _uniform(self.cfg.ang_vel_z, n, self.device)], dim=-1)
 
-    def obs_terms(self, state: Dict[str, Tensor]) -> List[ObsTerm]:
+    def obs_terms(self, state: CharState) -> List[ObsTerm]:
         return [ObsTerm("command_lin_vel", self.command[:, :2].clone(), "m/s", "heading"),
                 ObsTerm("command_ang_vel", self.command[:, 2:].clone(), "rad/s", "heading")]
 
-    def reward(self, state: Dict[str, Tensor]) -> Tensor:
-        lin_vel = to_heading_xy(state["root_rot"], state["root_vel"][:, :2])
+    def reward(self, state: CharState) -> Tensor:
+        lin_vel = to_heading_xy(state.root_rot, state.root_vel[:, :2])
         c = self.cfg
-        return velocity_command_reward(lin_vel, state["root_ang_vel"][:, 2], self.command,
+        return velocity_command_reward(lin_vel, state.root_ang_vel[:, 2], self.command,
                                        c.lin_w, c.lin_sigma, c.ang_w, c.ang_sigma)
 
-    def tracking_errors(self, state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    def tracking_errors(self, state: CharState) -> Dict[str, Tensor]:
         """``cmd_lin_vel_err``: |v_xy - command_xy| (m/s, heading frame); ``cmd_ang_vel_err``:
         |w_z - command_wz| (rad/s)."""
-        lin_vel = to_heading_xy(state["root_rot"], state["root_vel"][:, :2])
+        lin_vel = to_heading_xy(state.root_rot, state.root_vel[:, :2])
         return {"cmd_lin_vel_err": torch.linalg.norm(lin_vel - self.command[:, :2], dim=-1),
-                "cmd_ang_vel_err": torch.abs(state["root_ang_vel"][:, 2] - self.command[:, 2])}
+                "cmd_ang_vel_err": torch.abs(state.root_ang_vel[:, 2] - self.command[:, 2])}
 
 
 @register_task("steering")
@@ -329,35 +330,35 @@ class SteeringTask(_TimedGoalTask):
         self.tar_facing[env_ids] = angle_to_dir(travel_angle + offset)
         self.tar_speed[env_ids] = speed
 
-    def reset(self, env_ids: Tensor, state: Dict[str, Tensor]) -> None:
+    def reset(self, env_ids: Tensor, state: CharState) -> None:
         super().reset(env_ids, state)
         if self.cfg.first_goal_from_root_vel:
-            vel = state["root_vel"][env_ids, :2]
+            vel = state.root_vel[env_ids, :2]
             speed = torch.linalg.norm(vel, dim=-1)
             low, high = self.cfg.tar_speed
             moving = speed >= max(low, 1e-3)
             self._set_goal(env_ids[moving], torch.atan2(vel[moving, 1], vel[moving, 0]),
                            speed[moving].clamp(low, high))
 
-    def obs_terms(self, state: Dict[str, Tensor]) -> List[ObsTerm]:
-        rot = state["root_rot"]
+    def obs_terms(self, state: CharState) -> List[ObsTerm]:
+        rot = state.root_rot
         return [ObsTerm("tar_dir", to_heading_xy(rot, self.tar_dir), "1", "heading"),
                 ObsTerm("tar_speed", self.tar_speed.unsqueeze(-1).clone(), "m/s", "none"),
                 ObsTerm("tar_facing", to_heading_xy(rot, self.tar_facing), "1", "heading")]
 
-    def reward(self, state: Dict[str, Tensor]) -> Tensor:
-        facing = angle_to_dir(torch_util.calc_heading(state["root_rot"]))
+    def reward(self, state: CharState) -> Tensor:
+        facing = angle_to_dir(torch_util.calc_heading(state.root_rot))
         c = self.cfg
-        return steering_reward(state["root_vel"][:, :2], facing, self.tar_dir, self.tar_speed, self.tar_facing,
+        return steering_reward(state.root_vel[:, :2], facing, self.tar_dir, self.tar_speed, self.tar_facing,
                                c.vel_w, c.facing_w, c.vel_scale)
 
-    def tracking_errors(self, state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    def tracking_errors(self, state: CharState) -> Dict[str, Tensor]:
         """``tar_vel_err``: |v_xy - tar_speed * tar_dir| (m/s, world), split into its speed part
         ``tar_speed_err`` = ||v_xy| - tar_speed| (m/s) and its direction part ``tar_dir_err``, the
         angle between v_xy and tar_dir (rad; pi/2 where the root stands still); ``facing_err``:
         angle between the root's heading and the target facing (rad)."""
-        facing = angle_to_dir(torch_util.calc_heading(state["root_rot"]))
-        vel = state["root_vel"][:, :2]
+        facing = angle_to_dir(torch_util.calc_heading(state.root_rot))
+        vel = state.root_vel[:, :2]
         speed = torch.linalg.norm(vel, dim=-1)
         tar_vel = self.tar_speed.unsqueeze(-1) * self.tar_dir
         return {"tar_vel_err": torch.linalg.norm(vel - tar_vel, dim=-1),
@@ -390,23 +391,23 @@ class LocationTask(Task):
         angle = _uniform([-math.pi, math.pi], n, self.device)
         self.tar_pos[env_ids] = root_pos[:, :2] + radius.unsqueeze(-1) * angle_to_dir(angle)
 
-    def reset(self, env_ids: Tensor, state: Dict[str, Tensor]) -> None:
-        self._resample(env_ids, state["root_pos"][env_ids])
+    def reset(self, env_ids: Tensor, state: CharState) -> None:
+        self._resample(env_ids, state.root_pos[env_ids])
 
-    def update(self, state: Dict[str, Tensor]) -> None:
-        dist = torch.linalg.norm(self.tar_pos - state["root_pos"][:, :2], dim=-1)
+    def update(self, state: CharState) -> None:
+        dist = torch.linalg.norm(self.tar_pos - state.root_pos[:, :2], dim=-1)
         reached = torch.nonzero(dist < self.cfg.reach_dist).flatten()
-        self._resample(reached, state["root_pos"][reached])
+        self._resample(reached, state.root_pos[reached])
 
-    def obs_terms(self, state: Dict[str, Tensor]) -> List[ObsTerm]:
-        local = to_heading_xy(state["root_rot"], self.tar_pos - state["root_pos"][:, :2])
+    def obs_terms(self, state: CharState) -> List[ObsTerm]:
+        local = to_heading_xy(state.root_rot, self.tar_pos - state.root_pos[:, :2])
         return [ObsTerm("tar_pos", local, "m", "heading")]
 
-    def tracking_errors(self, state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    def tracking_errors(self, state: CharState) -> Dict[str, Tensor]:
         """``tar_dist``: horizontal distance from the root to the target (m)."""
-        return {"tar_dist": torch.linalg.norm(self.tar_pos - state["root_pos"][:, :2], dim=-1)}
+        return {"tar_dist": torch.linalg.norm(self.tar_pos - state.root_pos[:, :2], dim=-1)}
 
-    def reward(self, state: Dict[str, Tensor]) -> Tensor:
+    def reward(self, state: CharState) -> Tensor:
         c = self.cfg
-        return location_reward(state["root_pos"][:, :2], state["root_vel"][:, :2], self.tar_pos, c.tar_speed,
+        return location_reward(state.root_pos[:, :2], state.root_vel[:, :2], self.tar_pos, c.tar_speed,
                                c.pos_w, c.vel_w, c.pos_scale)

@@ -2,8 +2,8 @@
 
 A task (e.g. follow a velocity command, steer, reach a location) is an object the
 environment calls at fixed points of its episode loop; it never touches the engine. The
-environment passes it the character's state as a dict of ``[num_envs, ...]`` world-frame
-tensors, :data:`CHAR_STATE_KEYS`.
+environment passes it the character's state, a
+:class:`mimickit.envs.char_state.CharState` (world frame, ``[num_envs, ...]``).
 
 The env YAML names the task under a ``task`` mapping with ``task_name`` and the task's
 own keys::
@@ -23,14 +23,8 @@ from typing import Any, Dict, List
 from torch import Tensor
 
 from mimickit.envs.char_obs import ObsTerm
+from mimickit.envs.char_state import CharState
 from mimickit.util.registry import Registry
-
-# The character state handed to tasks, world frame, ``[num_envs, ...]``:
-# root_pos [3] m, root_rot [4], root_vel [3] m/s, root_ang_vel [3] rad/s, dof_pos [num_dofs] rad,
-# dof_vel [num_dofs] rad/s, body_pos [num_bodies, 3] m, body_rot [num_bodies, 4],
-# body_vel [num_bodies, 3] m/s, body_ang_vel [num_bodies, 3] rad/s, ground_contacts [num_bodies] bool.
-CHAR_STATE_KEYS = ("root_pos", "root_rot", "root_vel", "root_ang_vel", "dof_pos", "dof_vel", "body_pos",
-                   "body_rot", "body_vel", "body_ang_vel", "ground_contacts")
 
 TASKS = Registry("task", "task_name", {name: "mimickit.envs.locomotion_tasks"
                                        for name in ("velocity_command", "steering", "location")})
@@ -59,21 +53,21 @@ class Task(abc.ABC):
         self.device = device
         self.control_dt = control_dt
 
-    def reset(self, env_ids: Tensor, state: Dict[str, Tensor]) -> None:
+    def reset(self, env_ids: Tensor, state: CharState) -> None:
         """Start new goals in ``env_ids`` (long ``[k]``); ``state`` is every env's."""
 
-    def update(self, state: Dict[str, Tensor]) -> None:
+    def update(self, state: CharState) -> None:
         """Advance the goals by one control step, before :meth:`obs_terms` and :meth:`reward`."""
 
     @abc.abstractmethod
-    def obs_terms(self, state: Dict[str, Tensor]) -> List[ObsTerm]:
+    def obs_terms(self, state: CharState) -> List[ObsTerm]:
         """The goal as named observation parts, each ``[num_envs, width]``, appended to the env's."""
 
     @abc.abstractmethod
-    def reward(self, state: Dict[str, Tensor]) -> Tensor:
+    def reward(self, state: CharState) -> Tensor:
         """``[num_envs]`` task reward of the current state."""
 
-    def tracking_errors(self, state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    def tracking_errors(self, state: CharState) -> Dict[str, Tensor]:
         """Named ``[num_envs]`` errors of the current state against the goal, in physical units,
         averaged per episode in test statistics (``eval.json``); none by default."""
         return {}

@@ -48,7 +48,7 @@ class ViewMotionEnv(CharEnv):
     def _reset_envs(self, env_ids: Tensor) -> None:
         self._show_frame(env_ids)
 
-    def _apply_action(self, action: Tensor) -> None:
+    def _pre_physics_step(self, action: Tensor) -> None:
         pass
 
     def _advance(self) -> None:

@@ -12,7 +12,7 @@ the observation returned by ``step`` is that of the state the step reached, *bef
 reset; the agent stores it as ``next_obs``. An episode cut by ``DoneFlags.TIME`` (time
 limit) is not a true end, so its last value target bootstraps with ``V(next_obs)``;
 ``FAIL`` and ``SUCC`` are terminal states (their value is 0, no bootstrap). A step in an
-env listed in ``info["failed_worlds"]`` (the simulation went bad) is treated as a ``FAIL``
+env listed in ``info["failed_envs"]`` (the simulation went bad) is treated as a ``FAIL``
 with reward 0 and is left out of the losses (``valid`` is false); the step before it
 bootstraps from its own ``next_obs``, which was still sound.
 
@@ -169,7 +169,7 @@ class BaseAgent(abc.ABC):
 
     Buffers filled by the rollout, ``[steps_per_iter, num_envs, ...]``: ``obs`` and
     ``next_obs`` (raw, ``[obs_dim]``), ``action`` (normalised units, ``[action_dim]``),
-    ``reward``, ``done`` (long :class:`DoneFlags`; ``FAIL`` for failed worlds), ``valid``
+    ``reward``, ``done`` (long :class:`DoneFlags`; ``FAIL`` for failed envs), ``valid``
     (bool), plus whatever :meth:`_act` returns.
 
     Args:
@@ -461,8 +461,8 @@ class BaseAgent(abc.ABC):
 
 
 def _failed_mask(info: Dict[str, Any], num_envs: int, device: str) -> Tensor:
-    """``[num_envs]`` bool from ``info["failed_worlds"]`` (bool mask or env ids; absent: none)."""
-    failed = info.get("failed_worlds") if info else None
+    """``[num_envs]`` bool from ``info["failed_envs"]`` (bool mask or env ids; absent: none)."""
+    failed = info.get("failed_envs") if info else None
     mask = torch.zeros(num_envs, dtype=torch.bool, device=device)
     if failed is None:
         return mask

@@ -116,7 +116,7 @@ def compute_gae(reward: Tensor, value: Tensor, next_value: Tensor, done: Tensor,
         done: ``[T, num_envs]`` long :class:`DoneFlags` of each step.
         discount: gamma in [0, 1).
         td_lambda: lambda in [0, 1].
-        valid: ``[T, num_envs]`` bool; an invalid step (failed world) gets ``A_t = 0`` and
+        valid: ``[T, num_envs]`` bool; an invalid step (failed env) gets ``A_t = 0`` and
             adds nothing to earlier steps (its reward and ``next_value`` may be non-finite).
 
     Returns:

@@ -141,7 +141,7 @@ class GoalTask(Task):
         return [ObsTerm("goal_height", torch.full((self.num_envs, 1), self.height), "m", "world")]
 
     def reward(self, state):
-        return -(state["root_pos"][:, 2] - self.height).abs()
+        return -(state.root_pos[:, 2] - self.height).abs()
 
 
 def test_a_task_appends_its_obs_gives_the_reward_and_is_reset_and_updated(tmp_path, monkeypatch):

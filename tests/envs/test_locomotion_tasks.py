@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from mimickit.envs.char_state import CharState
 from mimickit.envs.env_builder import build_env
 from mimickit.envs.locomotion_tasks import LocationTask, SteeringTask, VelocityCommandTask
 from mimickit.envs.tasks import build_task
@@ -16,13 +17,21 @@ DT = 1.0 / 30.0
 ENGINE = "data/engines/mujoco_engine.yaml"
 
 
+def root_state(root_pos, root_rot, root_vel, root_ang_vel):
+    """A CharState whose root is given ([n, ...] tensors) and whose dofs and bodies are NaN
+    (the locomotion tasks read the root only)."""
+    n = len(root_pos)
+    nan = torch.full((n, 1, 3), float("nan"))
+    return CharState(root_pos=root_pos, root_rot=root_rot, root_vel=root_vel, root_ang_vel=root_ang_vel,
+                     dof_pos=nan[:, 0, :1], dof_vel=nan[:, 0, :1], body_pos=nan, body_rot=torch.cat([nan, nan[..., :1]], -1),
+                     body_vel=nan, body_ang_vel=nan, ground_contacts=torch.zeros(n, 1, dtype=torch.bool))
+
+
 def make_state(root_pos, euler_zyx, root_vel, root_ang_vel):
-    """State dict of the root only (what the tasks read); rotations from scipy (x, y, z, w)."""
+    """The root's state from lists; rotations from scipy (x, y, z, w)."""
     rot = Rotation.from_euler("ZYX", euler_zyx)
-    return dict(root_pos=torch.tensor(root_pos, dtype=torch.float32),
-                root_rot=torch.tensor(rot.as_quat(), dtype=torch.float32),
-                root_vel=torch.tensor(root_vel, dtype=torch.float32),
-                root_ang_vel=torch.tensor(root_ang_vel, dtype=torch.float32))
+    return root_state(torch.tensor(root_pos, dtype=torch.float32), torch.tensor(rot.as_quat(), dtype=torch.float32),
+                      torch.tensor(root_vel, dtype=torch.float32), torch.tensor(root_ang_vel, dtype=torch.float32))
 
 
 def heading_of(euler_zyx):
@@ -50,10 +59,10 @@ def test_velocity_command_reward_tracks_the_command_in_the_heading_frame():
     t.command = torch.tensor([[1.0, 0.0, 0.5], [0.3, -0.2, -1.0]])
     expected = []
     for i in range(2):
-        v_heading = rotate_z(state["root_vel"][i, :2].numpy(), -heading_of(EULERS[i]))
+        v_heading = rotate_z(state.root_vel[i, :2].numpy(), -heading_of(EULERS[i]))
         cmd = t.command[i].numpy()
         lin_err = np.sum((v_heading - cmd[:2]) ** 2)
-        ang_err = (state["root_ang_vel"][i, 2].item() - cmd[2]) ** 2
+        ang_err = (state.root_ang_vel[i, 2].item() - cmd[2]) ** 2
         expected.append(1.0 * math.exp(-lin_err / 0.25) + 0.5 * math.exp(-ang_err / 0.3))
     torch.testing.assert_close(t.reward(state), torch.tensor(expected, dtype=torch.float32))
     assert [o.name for o in t.obs_terms(state)] == ["command_lin_vel", "command_ang_vel"]
@@ -73,20 +82,20 @@ def test_tracking_errors_of_each_task_match_hand_computations():
     errors = {**cmd.tracking_errors(state), **steer.tracking_errors(state), **loc.tracking_errors(state)}
     for i in range(2):
         heading = heading_of(EULERS[i])
-        v_world = state["root_vel"][i, :2].numpy()
+        v_world = state.root_vel[i, :2].numpy()
         v_heading = rotate_z(v_world, -heading)
         c = cmd.command[i].numpy()
         facing = math.atan2(steer.tar_facing[i, 1].item(), steer.tar_facing[i, 0].item())
         expected = {
             "cmd_lin_vel_err": np.linalg.norm(v_heading - c[:2]),
-            "cmd_ang_vel_err": abs(state["root_ang_vel"][i, 2].item() - c[2]),
+            "cmd_ang_vel_err": abs(state.root_ang_vel[i, 2].item() - c[2]),
             "tar_vel_err": np.linalg.norm(v_world - steer.tar_speed[i].item() * steer.tar_dir[i].numpy()),
             "tar_speed_err": abs(np.linalg.norm(v_world) - steer.tar_speed[i].item()),
             "tar_dir_err": abs((math.atan2(v_world[1], v_world[0]) - math.atan2(steer.tar_dir[i, 1].item(),
                                                                                  steer.tar_dir[i, 0].item())
                                 + math.pi) % (2 * math.pi) - math.pi),
             "facing_err": abs((heading - facing + math.pi) % (2 * math.pi) - math.pi),
-            "tar_dist": np.linalg.norm(loc.tar_pos[i].numpy() - state["root_pos"][i, :2].numpy()),
+            "tar_dist": np.linalg.norm(loc.tar_pos[i].numpy() - state.root_pos[i, :2].numpy()),
         }
         for name, value in expected.items():
             assert abs(errors[name][i].item() - value) < 1e-5, (name, i)
@@ -110,7 +119,7 @@ def test_steering_reward_matches_hand_computation_and_does_not_penalise_going_fa
     t.tar_facing = torch.tensor([[0.0, 1.0], [-1.0, 0.0]])
     expected = []
     for i in range(2):
-        v_along = float(np.dot(state["root_vel"][i, :2].numpy(), t.tar_dir[i].numpy()))
+        v_along = float(np.dot(state.root_vel[i, :2].numpy(), t.tar_dir[i].numpy()))
         speed_err = max(0.0, t.tar_speed[i].item() - v_along)
         h = heading_of(EULERS[i])
         cos_face = float(np.dot([math.cos(h), math.sin(h)], t.tar_facing[i].numpy()))
@@ -126,14 +135,14 @@ def test_location_reward_matches_hand_computation():
     t.tar_pos = torch.tensor([[2.0, 4.0], [-3.0, 0.0]])
     expected = []
     for i in range(2):
-        delta = t.tar_pos[i].numpy() - state["root_pos"][i, :2].numpy()
+        delta = t.tar_pos[i].numpy() - state.root_pos[i, :2].numpy()
         d = delta / np.linalg.norm(delta)
-        speed_err = max(0.0, 1.0 - float(np.dot(state["root_vel"][i, :2].numpy(), d)))
+        speed_err = max(0.0, 1.0 - float(np.dot(state.root_vel[i, :2].numpy(), d)))
         expected.append(0.7 * math.exp(-0.5 * np.sum(delta ** 2)) + 0.3 * math.exp(-speed_err ** 2))
     torch.testing.assert_close(t.reward(state), torch.tensor(expected, dtype=torch.float32))
     local = t.obs_terms(state)[0].value
     for i in range(2):
-        delta = t.tar_pos[i].numpy() - state["root_pos"][i, :2].numpy()
+        delta = t.tar_pos[i].numpy() - state.root_pos[i, :2].numpy()
         np.testing.assert_allclose(local[i].numpy(), rotate_z(delta, -heading_of(EULERS[i])), atol=1e-5)
 
 
@@ -143,17 +152,16 @@ def test_obs_and_reward_are_invariant_to_turning_the_scene_about_z(name):
     n = 16
     t = task(name, num_envs=n)
     rot = Rotation.random(n, random_state=1)
-    state = dict(root_pos=torch.randn(n, 3), root_rot=torch.tensor(rot.as_quat(), dtype=torch.float32),
-                 root_vel=torch.randn(n, 3), root_ang_vel=torch.randn(n, 3))
+    state = root_state(torch.randn(n, 3), torch.tensor(rot.as_quat(), dtype=torch.float32), torch.randn(n, 3),
+                       torch.randn(n, 3))
     t.reset(torch.arange(n), state)
     obs = torch.cat([o.value for o in t.obs_terms(state)], dim=-1)
     reward = t.reward(state)
 
     turn = Rotation.from_euler("z", 1.1)
     turn_t = torch.tensor(turn.as_matrix(), dtype=torch.float32)
-    turned = dict(root_pos=state["root_pos"] @ turn_t.T, root_vel=state["root_vel"] @ turn_t.T,
-                  root_ang_vel=state["root_ang_vel"] @ turn_t.T,
-                  root_rot=torch.tensor((turn * rot).as_quat(), dtype=torch.float32))
+    turned = root_state(state.root_pos @ turn_t.T, torch.tensor((turn * rot).as_quat(), dtype=torch.float32),
+                        state.root_vel @ turn_t.T, state.root_ang_vel @ turn_t.T)
     for attr in ("tar_dir", "tar_facing", "tar_pos"):
         if hasattr(t, attr):
             setattr(t, attr, getattr(t, attr) @ turn_t[:2, :2].T)
@@ -187,12 +195,12 @@ def test_location_targets_lie_within_max_dist_and_are_redrawn_once_reached():
     t = task("location", num_envs=n, max_dist=4.0, reach_dist=0.5)
     state = make_state([[1.0, -2.0, 1.0]] * n, [[0.3, 0, 0]] * n, [[0, 0, 0]] * n, [[0, 0, 0]] * n)
     t.reset(torch.arange(n), state)
-    dist = torch.linalg.norm(t.tar_pos - state["root_pos"][:, :2], dim=-1)
+    dist = torch.linalg.norm(t.tar_pos - state.root_pos[:, :2], dim=-1)
     assert ((dist >= 0.5 - 1e-5) & (dist <= 4.0 + 1e-5)).all() and dist.max() > 3.0
     before = t.tar_pos.clone()
     t.update(state)
     assert torch.equal(t.tar_pos, before)  # nobody within reach_dist
-    state["root_pos"][0, :2] = before[0] + 0.2  # env 0 reaches its target
+    state.root_pos[0, :2] = before[0] + 0.2  # env 0 reaches its target
     t.update(state)
     assert not torch.equal(t.tar_pos[0], before[0]) and torch.equal(t.tar_pos[1:], before[1:])
 

@@ -98,14 +98,14 @@ def test_training_logs_the_discriminator_and_separates_demonstrations_from_the_a
     assert len(agent.replay_buffer) == agent.replay_buffer.capacity
 
 
-def test_failed_worlds_get_zero_reward_and_stay_out_of_the_discriminator():
+def test_failed_envs_get_zero_reward_and_stay_out_of_the_discriminator():
     torch.manual_seed(3)
 
     class FailingEnv(PointMassAMPEnv):
         def step(self, action):
             obs, reward, done, info = super().step(action)
             info["amp_obs"][1] = float("nan")
-            return obs, reward, done, dict(info, failed_worlds=torch.tensor([1]))
+            return obs, reward, done, dict(info, failed_envs=torch.tensor([1]))
 
     agent = make_agent(env=FailingEnv(4))
     info = agent.train_iter()

@@ -73,7 +73,7 @@ def test_lambda_one_gives_discounted_return_and_lambda_zero_one_step_td():
 
 
 def test_invalid_step_has_zero_advantage_and_nan_inputs_do_not_leak():
-    # Step 1 is a failed world: reward and V(s') are nan; the agent marks it FAIL and invalid.
+    # Step 1 is a failed env: reward and V(s') are nan; the agent marks it FAIL and invalid.
     done = columns([N, F, N]).long()
     reward = columns([1.0, float("nan"), 1.0])
     value = columns([0.5, 0.5, 0.5])

@@ -78,7 +78,7 @@ class RecordingEnv(PointMassEnv):
             reward[env] = float("nan")
             mask = torch.zeros(self.num_envs, dtype=torch.bool)
             mask[env] = True
-            info = {"failed_worlds": mask}
+            info = {"failed_envs": mask}
         self.num_steps += 1
         self.step_obs.append(obs.clone())
         return obs, reward, done, info

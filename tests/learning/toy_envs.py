@@ -11,7 +11,7 @@ class PointMassEnv(BaseEnv):
     acceleration in [-2, 2] m/s^2 per axis (clamped), integrated with step dt. Reward
     exp(-|p|^2 / 0.1) per step. Episodes start at p uniform in [-1, 1]^2, v = 0 and end
     with TIME after ``episode_steps`` steps or FAIL when |p| > ``max_dist``.
-    ``failed_worlds`` (optional) is a set of (step, env) pairs reported as failed worlds.
+    ``failed_envs`` (optional) is a set of (step, env) pairs reported as failed envs.
     """
 
     def __init__(self, num_envs, device="cpu", episode_steps=20, dt=0.1, max_dist=2.0):
