@@ -26,8 +26,8 @@ GPU), a ground plane, and ``num_envs`` envs laid out on a grid ``env_spacing`` a
 position crossing the interface is relative to its env's origin (``gym.get_env_origin``),
 so each env has the world frame of :mod:`mimickit.engines.engine`. Characters are loaded
 with ``gym.load_asset`` from their MJCF (URDF is refused); names, limits, gains and torque
-limits are read from the same file by the MuJoCo engines' checks
-(:func:`mimickit.engines.mujoco_scene.load_character`). Drives: ``pos`` mode sets every dof
+limits are read from the same file by MuJoCo, with the checks every engine shares
+(:func:`mimickit.engines.character.load_character`). Drives: ``pos`` mode sets every dof
 to ``DOF_MODE_POS`` with stiffness ``kp`` and damping ``kd`` of the file's position
 actuators, effort limit from their forcerange; ``torque`` mode uses ``DOF_MODE_EFFORT`` and
 clips the torques to the forcerange. The file's passive joint damping is not carried
@@ -99,8 +99,8 @@ import torch
 from torch import Tensor
 
 from mimickit.anim.kin_char_model import KinCharModel
+from mimickit.engines.character import CharacterFile, CharacterTable, load_character
 from mimickit.engines.engine import Engine, EngineConfig, register_engine
-from mimickit.engines.mujoco_scene import CharacterFile, CharacterTable, load_character
 from mimickit.util import torch_util
 from mimickit.util.errors import MimicKitError
 
@@ -433,8 +433,8 @@ class IsaacGymEngine(CharacterTable, Engine):
         self._check_new_character(asset_file, name, initialized=self._sim is not None)
         if asset_file.lower().endswith(".urdf"):
             raise MimicKitError("{}: the isaac_gym engine loads MJCF characters only".format(asset_file))
-        # the MuJoCo engines' reading and checks: names, limits, gains, torque limits
-        read = load_character(asset_file, name, is_reference, self.control_mode, urdf_kp=0.0, urdf_kd=0.0)
+        # the reading and checks every engine shares: names, limits, gains, torque limits
+        read, _ = load_character(asset_file, name, is_reference, self.control_mode, urdf_kp=0.0, urdf_kd=0.0)
         kin = KinCharModel(asset_file, device=str(self.device))
         if kin.dof_names != read.dof_names or kin.body_names != read.body_names:
             raise MimicKitError("{}: the kinematic model and the MuJoCo reading disagree on the dof or "

@@ -1,0 +1,115 @@
+"""Reading and checking character files (mimickit/engines/character.py).
+
+References: the numbers written into each MJCF here, and MuJoCo's compiled model of the
+shipped humanoid.
+"""
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import pytest
+
+from mimickit.engines.character import load_character
+from mimickit.util.errors import MimicKitError
+
+REPO = Path(__file__).resolve().parents[2]
+HUMANOID = REPO / "data" / "assets" / "humanoid" / "humanoid.xml"
+
+# a root with a free joint, a limited hinge, an unlimited hinge and an unlimited slide
+TWO_LINK = """<mujoco>
+  <compiler angle="radian"/>
+  <worldbody>
+    <body name="base" pos="0 0 1">
+      <freejoint name="root"/>
+      <geom type="box" size="0.1 0.1 0.1"/>
+      <body name="arm">
+        <joint name="hinge_a" type="hinge" axis="0 1 0" range="-0.5 1.25"/>
+        <joint name="hinge_b" type="hinge" axis="1 0 0"/>
+        <geom type="capsule" fromto="0 0 0 0.3 0 0" size="0.03"/>
+        <body name="tip">
+          <joint name="slide" type="slide" axis="1 0 0"/>
+          <geom type="sphere" size="0.02"/>
+        </body>
+      </body>
+    </body>
+  </worldbody>
+  <actuator>
+    {actuators}
+  </actuator>
+</mujoco>
+"""
+POSITION_ACTUATORS = """<position joint="hinge_a" kp="40" kv="4" forcerange="-7 3"/>
+    <position joint="hinge_b" kp="20" kv="2" forcerange="-5 5"/>
+    <position joint="slide" kp="10" kv="1" forcerange="-2 2"/>"""
+
+
+def _write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "char.xml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_limits_gains_and_names_match_the_file(tmp_path):
+    path = _write(tmp_path, TWO_LINK.format(actuators=POSITION_ACTUATORS))
+    char, spec = load_character(path, "robot", False, "pos", urdf_kp=0.0, urdf_kd=0.0)
+    assert isinstance(spec, mujoco.MjSpec)
+    assert char.name == "robot" and char.asset_file == path and not char.is_reference
+    assert char.body_names == ["base", "arm", "tip"]
+    assert char.dof_names == ["hinge_a", "hinge_b", "slide"]
+    np.testing.assert_allclose(char.dof_low, [-0.5, -np.pi, -np.inf])
+    np.testing.assert_allclose(char.dof_high, [1.25, np.pi, np.inf])
+    np.testing.assert_allclose(char.torque_limits, [7.0, 5.0, 2.0])
+    np.testing.assert_allclose(char.kp, [40.0, 20.0, 10.0])
+    np.testing.assert_allclose(char.kd, [4.0, 2.0, 1.0])
+
+
+def test_humanoid_gains_match_mujocos_actuators():
+    char, _ = load_character(str(HUMANOID), "humanoid", False, "pos", urdf_kp=0.0, urdf_kd=0.0)
+    model = mujoco.MjModel.from_xml_path(str(HUMANOID))
+    act_of_joint = {int(model.actuator_trnid[a, 0]): a for a in range(model.nu)}
+    acts = [act_of_joint[model.joint(n).id] for n in char.dof_names]
+    np.testing.assert_allclose(char.kp, model.actuator_gainprm[acts, 0])
+    np.testing.assert_allclose(char.kd, -model.actuator_biasprm[acts, 2])
+    np.testing.assert_allclose(char.torque_limits, np.abs(model.actuator_forcerange[acts]).max(axis=1))
+
+
+def test_reference_character_ignores_actuators(tmp_path):
+    path = _write(tmp_path, TWO_LINK.format(actuators=""))  # no actuator at all
+    char, _ = load_character(path, "ref", True, "pos", urdf_kp=0.0, urdf_kd=0.0)
+    assert np.all(np.isinf(char.torque_limits))
+    np.testing.assert_array_equal(char.kp, 0.0)
+    np.testing.assert_array_equal(char.kd, 0.0)
+
+
+@pytest.mark.parametrize("actuators, control_mode, message", [
+    ("", "pos", "joint 'hinge_a' has no actuator"),
+    (POSITION_ACTUATORS + '\n<motor joint="slide"/>', "pos", "joint 'slide' has two actuators"),
+    (POSITION_ACTUATORS.replace('<position joint="hinge_b" kp="20" kv="2"', '<motor joint="hinge_b"'),
+     "pos", "actuator '' is not a position actuator"),
+    (POSITION_ACTUATORS.replace(' forcerange="-2 2"', ""), "torque", "has no forcerange"),
+])
+def test_actuator_mistakes_are_named(tmp_path, actuators, control_mode, message):
+    path = _write(tmp_path, TWO_LINK.format(actuators=actuators))
+    with pytest.raises(MimicKitError, match=message):
+        load_character(path, "robot", False, control_mode, urdf_kp=0.0, urdf_kd=0.0)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('<freejoint name="root"/>', ""), "expected one free joint"),
+    (('<joint name="slide" type="slide" axis="1 0 0"/>', '<joint name="slide" type="ball"/>'),
+     "joint 'slide' is a mjJNT_BALL"),
+    (("</worldbody>", '<body name="other"><freejoint/><geom size="0.1"/></body></worldbody>'),
+     "expected one free joint"),
+    (("<worldbody>", "<worldbody><bad"), "not a valid MJCF character"),
+])
+def test_structure_mistakes_are_named(tmp_path, edit, message):
+    path = _write(tmp_path, TWO_LINK.format(actuators=POSITION_ACTUATORS).replace(*edit))
+    with pytest.raises(MimicKitError, match=message):
+        load_character(path, "robot", False, "pos", urdf_kp=0.0, urdf_kd=0.0)
+
+
+def test_second_root_body_is_refused(tmp_path):
+    text = TWO_LINK.format(actuators=POSITION_ACTUATORS).replace(
+        "</worldbody>", '<body name="other"><geom size="0.1"/></body></worldbody>')
+    with pytest.raises(MimicKitError, match="expected a single root body, found also 'other'"):
+        load_character(_write(tmp_path, text), "robot", False, "pos", urdf_kp=0.0, urdf_kd=0.0)
