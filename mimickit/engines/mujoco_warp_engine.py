@@ -202,11 +202,6 @@ class MujocoWarpEngine(MujocoSceneEngine):
         return self._nconmax, self._njmax
 
     @property
-    def warp_model(self):
-        """The ``mujoco_warp.Model`` (after :meth:`initialize`), for tools; do not edit."""
-        return self._m
-
-    @property
     def warp_data(self):
         """The ``mujoco_warp.Data`` (after :meth:`initialize`), for tools; do not edit."""
         return self._d

@@ -78,18 +78,6 @@ def quat_from_axis_angle(axis: Tensor, angle: Tensor) -> Tensor:
     return torch.cat([axis * torch.sin(half), torch.cos(half)], dim=-1)
 
 
-def quat_to_axis_angle(q: Tensor):
-    """Unit axis ``[..., 3]`` and angle ``[...]`` in [0, pi] rad; the axis is x for no rotation."""
-    q = quat_pos(q)
-    sin_half = q[..., :3].norm(dim=-1)
-    angle = 2.0 * torch.atan2(sin_half, q[..., 3])
-    default_axis = torch.zeros_like(q[..., :3])
-    default_axis[..., 0] = 1.0
-    axis = torch.where(sin_half.unsqueeze(-1) > EPS,
-                       q[..., :3] / sin_half.clamp_min(EPS).unsqueeze(-1), default_axis)
-    return axis, angle
-
-
 def exp_map_to_quat(e: Tensor) -> Tensor:
     """Exponential map (axis * angle, rad) ``[..., 3]`` to a quaternion ``[..., 4]``."""
     angle = e.norm(dim=-1)

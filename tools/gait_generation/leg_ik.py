@@ -94,16 +94,6 @@ def leg_geometry(model: mujoco.MjModel, leg: str, root_body: str = "trunk") -> L
                        foot_radius=float(model.geom_size[geoms[0], 0]))
 
 
-def leg_fk(geom: LegGeometry, q: np.ndarray) -> np.ndarray:
-    """Foot centre ``[..., 3]`` (m, hip frame) of joint angles ``q`` ``[..., 3]`` (hip, thigh, calf; rad)."""
-    q1, q2, q3 = q[..., 0], q[..., 1], q[..., 2]
-    l1, l2, d = geom.thigh_length, geom.calf_length, geom.thigh_offset_y
-    x = -l1 * np.sin(q2) - l2 * np.sin(q2 + q3)
-    z = -l1 * np.cos(q2) - l2 * np.cos(q2 + q3)
-    c, s = np.cos(q1), np.sin(q1)
-    return np.stack([x, c * d - s * z, s * d + c * z], axis=-1)
-
-
 def solve_leg_ik(geom: LegGeometry, foot: np.ndarray, where: Optional[str] = None) -> np.ndarray:
     """Joint angles ``[..., 3]`` (hip, thigh, calf; rad) that put the foot centre at ``foot``.
 
