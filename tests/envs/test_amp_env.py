@@ -114,10 +114,13 @@ def test_falling_fails_and_info_keeps_the_terminal_amp_obs_through_the_reset(env
 
 def test_each_step_shifts_the_stack_by_one_frame(env):
     env.reset()
-    before = env._amp_history.clone()
-    _, _, _, info = env.step(env.engine.get_dof_pos(env.char_id))
-    stack = info["amp_obs"].reshape(NUM_ENVS, env.num_amp_obs_steps, -1)
-    torch.testing.assert_close(stack[:, :-1], before[:, 1:])
+    stacks = []
+    for _ in range(2):
+        _, _, _, info = env.step(env.engine.get_dof_pos(env.char_id))
+        stacks.append(info["amp_obs"].reshape(NUM_ENVS, env.num_amp_obs_steps, -1))
+    before, after = stacks
+    torch.testing.assert_close(after[:, :-1], before[:, 1:])
+    assert not torch.allclose(after[:, -1], before[:, -1])  # a new frame came in
 
 
 # ---------------------------------------------------------------------- task hooks
