@@ -16,9 +16,11 @@ so start a run with Isaac Gym imported first::
     python -c "import isaacgym, sys, mimickit.run as r; sys.exit(r.main())" --arg_file ...
 
 The engine raises :class:`MimicKitError` with that command when the order is wrong.
-Known blocker: Isaac Gym's bindings exist for Python 3.6-3.8 only, and this package's
-``mujoco>=4.0`` (used here to read characters; ``mujoco.batch`` for the default engine,
-which the registry imports) has no Python 3.8 wheels.
+On Python 3.8 (Isaac Gym's bindings exist for 3.6-3.8 only) this package installs mujoco
+3.2.3, the last release for 3.8, which is used here only to read character files
+(:mod:`mimickit.engines.character`); the ``mujoco`` engine needs mujoco 4.0
+(``mujoco.batch``) and is then unavailable, which fails only a run that asks for it (the
+registry imports the named engine's module alone). That combination has not been tried.
 
 Scene: one PhysX sim (``SIM_PHYSX``, TGS solver, Z up, gravity -9.81 m/s^2, ``dt = 1 /
 sim_freq``), the GPU pipeline when the engine's device is CUDA (tensors then live on that
