@@ -207,8 +207,8 @@ class MujocoEngine(MujocoSceneEngine):
             xyzw[..., :3] = wxyz[..., 1:]
             xyzw[..., 3] = wxyz[..., 0]
         if touched is not None:
-            # a step leaves a finite state (MuJoCo resets a world whose qpos, qvel or qacc
-            # goes bad, with a warning); a setter may not
+            # a step leaves a finite state (MuJoCo resets an env's MjData when its qpos, qvel or
+            # qacc goes bad, with a warning); a setter may not
             finite = np.isfinite(buf[touched, :nq_nv]).all(axis=1)
             self._failed[touched[~finite]] = True
         self._buf = buf

@@ -1,5 +1,6 @@
-"""MuJoCo Warp engine (``engine_name: mujoco_warp``): every env a world of one batched
-:mod:`mujoco_warp` simulation, on a CUDA GPU or (slowly) on the CPU.
+"""MuJoCo Warp engine (``engine_name: mujoco_warp``): every env a world (mujoco_warp's word for
+one copy of the scene) of one batched :mod:`mujoco_warp` simulation, on a CUDA GPU or (slowly)
+on the CPU.
 
 Needs the ``gpu`` extra (``pip install -e ".[gpu]"``: ``mujoco-warp``, which brings
 ``warp-lang``); written against mujoco-warp 4.0 and warp-lang 1.19.
@@ -13,7 +14,7 @@ engine in float64; ``put_model`` raises the solver tolerance to at least 1e-6 fo
 Sharing with torch: ``qpos``, ``qvel``, ``ctrl``, ``sensordata`` and the actuator gains are
 warp arrays seen as torch tensors through ``warp.to_torch`` (no copies): setters, ``set_cmd``
 and ``set_pd_gains`` write into them in place. The first read after a step or setter
-gathers ``[qpos, qvel, sensordata]`` of every world into one new float32 tensor (one
+gathers ``[qpos, qvel, sensordata]`` of every env into one new float32 tensor (one
 device copy, quaternions reordered on the way) and the getters are views of it, so that
 getter results stay valid after later steps as the :class:`Engine` interface promises.
 On CUDA, warp runs on its own stream; the engine orders it against torch's current stream
@@ -30,23 +31,23 @@ copied aside after the last ``step2``: they are those of the last substep's solv
 ``warp.ScopedCapture`` and replayed with ``warp.capture_launch``: a CUDA graph on a GPU,
 warp's recorded CPU graph on the CPU (warp >= 1.19; about 10x fewer Python launches).
 Setters write the state rows; before the next step (``step1``) or read (``forward``) the
-engine recomputes the derived quantities of all worlds (mujoco_warp has no per-world
-forward); the acceleration-stage readings of untouched worlds are kept.
+engine recomputes the derived quantities of all envs (mujoco_warp has no per-world
+forward); the acceleration-stage readings of untouched envs are kept.
 
-Contact and constraint buffers: ``nconmax_per_env`` contacts per world (shared between
-worlds: ``naconmax = nconmax_per_env * num_envs``) and ``njmax_per_env`` constraint rows
-per world, 0 = derived from the model by :func:`default_buffer_sizes`. An overflow (more
+Contact and constraint buffers: ``nconmax_per_env`` contacts per env (shared between
+envs: ``naconmax = nconmax_per_env * num_envs``) and ``njmax_per_env`` constraint rows
+per env, 0 = derived from the model by :func:`default_buffer_sizes`. An overflow (more
 contacts, broad-phase pairs or constraint rows than allocated, or more than 64 contacts on
 one contact sensor) drops the excess; the engine then warns, naming the key to raise, and
-flags the worlds mujoco_warp marks in ``Data.overflow`` as failed (all worlds for the
-shared contact buffer).
+flags as failed the envs whose worlds mujoco_warp marks in ``Data.overflow`` (all envs for
+the shared contact buffer).
 
 Failed envs: mujoco_warp does not check the state. After every physics step (and before
 recomputing a state written by setters) the kernel
-:func:`mimickit.engines.mujoco_warp_kernels.check_state` flags worlds whose qpos, qvel or
+:func:`mimickit.engines.mujoco_warp_kernels.check_state` flags envs whose qpos, qvel or
 qacc is NaN or above 1e10 in magnitude, as MuJoCo's ``mj_checkPos``/``Vel``/``Acc`` do, and
-``mujoco_warp.reset_data`` resets just those worlds to the model's default pose, so that a
-bad world neither floods the shared contact buffer nor stops stepping. Flagged worlds are
+``mujoco_warp.reset_data`` resets just those envs to the model's default pose, so that a
+bad env neither floods the shared contact buffer nor stops stepping. Flagged envs are
 returned once by :meth:`MujocoWarpEngine.pop_failed_envs`.
 
 Display: ``render()``/``render_frame()`` copy env 0's qpos and qvel into an ``MjData`` of
@@ -135,7 +136,7 @@ def default_buffer_sizes(model: mujoco.MjModel) -> Tuple[int, int]:
     condim of the geoms) plus one row per limited joint and per dof with friction loss and
     :data:`_EQUALITY_ROWS` per equality constraint. The humanoid (``data/assets/humanoid``)
     gets 69 contacts and 304 rows; tumbling onto the ground from random poses it used at
-    most 23 contacts and 94 rows in one world (7 contacts per world on average).
+    most 23 contacts and 94 rows in one env (7 contacts per env on average).
     """
     ground = model.geom(GROUND_NAME).id
     contype, conaffinity = model.geom_contype, model.geom_conaffinity
@@ -162,7 +163,7 @@ def default_buffer_sizes(model: mujoco.MjModel) -> Tuple[int, int]:
 
 @register_engine("mujoco_warp")
 class MujocoWarpEngine(MujocoSceneEngine):
-    """MuJoCo Warp: ``num_envs`` worlds of one batched simulation on the engine's device.
+    """MuJoCo Warp: ``num_envs`` envs, each a world of one batched simulation on the engine's device.
 
     See the module docstring for stepping, memory sharing, buffers and failed envs.
 
@@ -228,8 +229,8 @@ class MujocoWarpEngine(MujocoSceneEngine):
             # the engine reports overflows itself (see _check_overflow), once, not per kernel
             self._m.opt.warn_overflow = 0
             d = self._d
-            self._bad = wp.zeros(self.num_envs, dtype=bool)  # worlds found bad by the last check
-            self._bad_flags = wp.zeros(self.num_envs, dtype=int)  # 1 where a check found the world bad
+            self._bad = wp.zeros(self.num_envs, dtype=bool)  # envs found bad by the last check
+            self._bad_flags = wp.zeros(self.num_envs, dtype=int)  # 1 where a check found the env bad
             self._acc_sensordata = wp.zeros_like(d.sensordata)  # acceleration-stage sensors, set aside
         self._qpos = wp.to_torch(d.qpos)  # [num_envs, nq] float32, shared
         self._qvel = wp.to_torch(d.qvel)
@@ -238,7 +239,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
         self._acc_sensordata_t = wp.to_torch(self._acc_sensordata)
         self._overflow = wp.to_torch(d.overflow)  # [num_envs] int32 OverflowType bits
         self._bad_flags_t = wp.to_torch(self._bad_flags)
-        self._gainprm = wp.to_torch(self._m.actuator_gainprm)  # [1, nu, 10]: one set for all worlds
+        self._gainprm = wp.to_torch(self._m.actuator_gainprm)  # [1, nu, 10]: one set for all envs
         self._biasprm = wp.to_torch(self._m.actuator_biasprm)
         self._acc_columns = torch.as_tensor(self._acc_sensor_columns(model), device=self._device)
         self._overflow_kinds = self._overflow_messages()
@@ -264,7 +265,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
         return np.concatenate(columns).astype(np.int64) if columns else np.zeros(0, dtype=np.int64)
 
     def _overflow_messages(self) -> List[Tuple[int, str]]:
-        """(OverflowType bit, warning) for the overflows that flag worlds as failed."""
+        """(OverflowType bit, warning) for the overflows that flag envs as failed."""
         kind = self._mjw.OverflowType
         contacts = ("contacts were dropped; raise key 'nconmax_per_env' of the mujoco_warp engine config "
                     "(now {} per env, naconmax = {} for {} envs)".format(
@@ -283,7 +284,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
 
     # ================================================================= graphs
     def _check_and_reset(self) -> None:
-        """Flag worlds with a bad state and reset them to the default pose (see the module docstring)."""
+        """Flag envs with a bad state and reset them to the default pose (see the module docstring)."""
         d = self._d
         self._wp.launch(self._kernels.check_state, dim=self.num_envs,
                         inputs=[d.qpos, d.qvel, d.qacc], outputs=[self._bad, self._bad_flags])
@@ -404,7 +405,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
         self._check_overflow()
 
     def _check_overflow(self) -> None:
-        """Warn about buffer overflows of the last call and flag the worlds they hit (never silent)."""
+        """Warn about buffer overflows of the last call and flag the envs they hit (never silent)."""
         self._torch_after_warp()
         mask = 0
         for bit, _ in self._overflow_kinds:
@@ -420,12 +421,12 @@ class MujocoWarpEngine(MujocoSceneEngine):
         self._overflow.zero_()
 
     def _prepare_dirty(self, name: str) -> None:
-        """Recompute the worlds touched by setters with sequence ``name`` (``prepare`` or ``forward``)."""
+        """Recompute the envs touched by setters with sequence ``name`` (``prepare`` or ``forward``)."""
         self._apply_pending_ang_vel()
         self._launch(name)
         self._torch_after_warp()
         if name == "forward":
-            # untouched worlds keep the acceleration-stage readings of their last step
+            # untouched envs keep the acceleration-stage readings of their last step
             dirty = self._dirty
             self._acc_sensordata_t[dirty] = self._sensordata[dirty]
         self._dirty[:] = False
@@ -442,7 +443,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
         return failed
 
     def _refresh(self) -> None:
-        """Gather the state of every world once per step (or after setters) into a new float32
+        """Gather the state of every env once per step (or after setters) into a new float32
         tensor ``[num_envs, nq + nv + nsensordata]``: qpos, qvel, sensordata (acceleration-stage
         sensors from the copy set aside), body quaternions reordered to (x, y, z, w)."""
         if not self._tensors_stale:

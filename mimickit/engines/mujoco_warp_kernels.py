@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import warp as wp
 
-# MuJoCo's mjMAXVAL: mj_checkPos / mj_checkVel / mj_checkAcc reset a world whose qpos, qvel
+# MuJoCo's mjMAXVAL: mj_checkPos / mj_checkVel / mj_checkAcc reset an mjData whose qpos, qvel
 # or qacc holds a value that is not below it in magnitude (NaN included)
 MAX_STATE_VALUE = 1.0e10
 
@@ -15,9 +15,13 @@ MAX_STATE_VALUE = 1.0e10
 @wp.kernel
 def check_state(qpos: wp.array2d(dtype=float), qvel: wp.array2d(dtype=float), qacc: wp.array2d(dtype=float),
                 bad: wp.array(dtype=bool), failed: wp.array(dtype=int)):
-    """Per world (launch dim ``nworld``): ``bad[w]`` = a value of ``qpos``, ``qvel`` or
-    ``qacc`` is NaN or not below :data:`MAX_STATE_VALUE` in magnitude; ``failed[w] = 1``
-    where bad (left as is elsewhere, so it accumulates until the engine clears it)."""
+    """Flag the envs whose state went bad, one thread per env (warp world; launch dim ``nworld``).
+
+    ``bad[w]``: a value of ``qpos`` ``[nworld, nq]``, ``qvel`` ``[nworld, nv]`` or ``qacc``
+    ``[nworld, nv]`` is NaN or not below :data:`MAX_STATE_VALUE` in magnitude.
+    ``failed[w] = 1`` where bad (left as is elsewhere, so it accumulates until the engine
+    clears it).
+    """
     w = wp.tid()
     found = int(0)
     for i in range(qpos.shape[1]):
