@@ -1,0 +1,1 @@
+"""Characters and motions: kinematic character model, motion clips, the motion library."""

@@ -66,7 +66,7 @@ class KinCharModel:
             model = mujoco.MjModel.from_xml_path(mjcf_path)
         except ValueError as e:
             raise MimicKitError("{}: MuJoCo could not compile it ({})".format(
-                mjcf_path, str(e).splitlines()[0]))
+                mjcf_path, str(e).splitlines()[0])) from e
         self.file = mjcf_path
         self.device = device
         self._parse(model)
@@ -84,7 +84,7 @@ class KinCharModel:
         self.body_local_rot = torch_util.quat_wxyz_to_xyzw(torch.tensor(model.body_quat[1:], **f))
         self.body_masses = torch.tensor(model.body_mass[1:], dtype=torch.float32, device=self.device)
 
-        self.dof_names = []
+        self.dof_names: List[str] = []
         joint_num_dofs, joint_dof_offsets = [], []
         axes, anchors, low, high = [], [], [], []
         for b in range(2, model.nbody):
@@ -161,6 +161,7 @@ class KinCharModel:
     # ----------------------------------------------------------------- sizes and lookups
     @property
     def num_bodies(self) -> int:
+        """Bodies of the character, the root included."""
         return len(self.body_names)
 
     @property
@@ -170,6 +171,7 @@ class KinCharModel:
 
     @property
     def num_dofs(self) -> int:
+        """Dofs below the root (one per hinge)."""
         return len(self.dof_names)
 
     def get_body_id(self, name: str) -> int:

@@ -53,10 +53,12 @@ class Motion:
 
     @property
     def num_frames(self) -> int:
+        """Frames in the clip (rows of :attr:`frames`)."""
         return self.frames.shape[0]
 
     @property
     def num_dofs(self) -> int:
+        """Dofs per frame (``len(dof_names)``)."""
         return len(self.dof_names)
 
     @property
@@ -115,14 +117,14 @@ class Motion:
         try:
             data = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as e:
-            raise MimicKitError("{}: not a mimickit motion clip (.npz) ({})".format(path, e))
+            raise MimicKitError("{}: not a mimickit motion clip (.npz) ({})".format(path, e)) from e
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise MimicKitError("{}: not a mimickit motion clip (a .npz archive); it holds a single array".format(path))
         with data:
             try:
                 arrays = {k: data[k] for k in data.files}
             except ValueError as e:  # object arrays would need pickle
-                raise MimicKitError("{}: not a mimickit motion clip ({})".format(path, e))
+                raise MimicKitError("{}: not a mimickit motion clip ({})".format(path, e)) from e
         for key in ("fps", "loop_mode", "frames", "dof_names"):
             if key not in arrays:
                 raise MimicKitError("{}: not a mimickit motion clip: key '{}' missing".format(path, key))

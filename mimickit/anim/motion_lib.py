@@ -58,6 +58,7 @@ class DatasetEntry:
     weight: float = 1.0
 
     def validate(self, where: str) -> None:
+        """Raise :class:`MimicKitError` naming ``where`` unless the weight is > 0."""
         if not self.weight > 0:
             raise MimicKitError("{}: weight must be > 0, got {}".format(where, self.weight))
 
@@ -69,6 +70,7 @@ class DatasetConfig:
     motions: List[DatasetEntry]
 
     def validate(self, where: str) -> None:
+        """Raise :class:`MimicKitError` naming ``where`` when no clip is listed."""
         if not self.motions:
             raise MimicKitError("{}: 'motions' is empty; expected at least one clip".format(where))
 
@@ -220,10 +222,12 @@ class MotionLib:
     # ----------------------------------------------------------------- clip queries
     @property
     def num_motions(self) -> int:
+        """Clips loaded."""
         return len(self._motions)
 
     @property
     def device(self) -> torch.device:
+        """Torch device of every tensor the library returns."""
         return self._device
 
     def get_motion(self, motion_id: int) -> Motion:
@@ -303,10 +307,12 @@ class MotionLib:
         return self.calc_body_frame(motion_ids, motion_times)[0]
 
     def _cycle_transform(self, motion_ids: Tensor, cycles: Tensor) -> Tuple[Tensor, Tensor]:
-        """The wrap-cycle transform applied ``cycles`` ``[n]`` times, as ``x -> turn x + shift``:
-        a turn of ``cycles * yaw`` about the first frame's root, then the sum of the
+        """The wrap-cycle transform applied ``cycles`` ``[n]`` times, as ``x -> turn x + shift``.
+
+        A turn of ``cycles * yaw`` about the first frame's root, then the sum of the
         per-cycle moves, ``sum_{i < cycles} Rz(i * yaw) * offset``. Returns turn ``[n, 4]``
-        and shift ``[n, 3]`` (m)."""
+        and shift ``[n, 3]`` (m).
+        """
         yaw = self._motion_cycle_yaw[motion_ids]
         turn = _yaw_quat(cycles * yaw)
         origin = self._motion_cycle_origin[motion_ids].clone()
@@ -317,8 +323,11 @@ class MotionLib:
 
     def _calc_frame_blend(self, motion_ids: Tensor, motion_times: Tensor
                           ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Flat frame rows ``f0, f1`` (long ``[n]``), blend weight ``[n]`` in [0, 1] and
-        completed cycles ``[n]`` (0 for clamp clips) for clip times."""
+        """The two frames around each clip time and how far between them it lies.
+
+        Returns flat frame rows ``f0, f1`` (long ``[n]``), the blend weight ``[n]`` in
+        [0, 1] and the completed cycles ``[n]`` (0 for clamp clips).
+        """
         times = motion_times.to(dtype=torch.float32)
         length = self._motion_lengths[motion_ids]
         wrap = self._motion_loop_modes[motion_ids] == LOOP_WRAP
@@ -339,9 +348,11 @@ def _yaw_quat(yaw: Tensor) -> Tensor:
 
 
 def _rotation_series(yaw: Tensor, k: Tensor, offset: Tensor) -> Tensor:
-    """``sum_{i=0}^{k-1} Rz(i * yaw) offset`` for integer ``k`` (negative ``k``: the inverse
-    steps), ``[n, 3]`` with z = 0. In complex form: offset * (1 - e^{i k yaw}) / (1 - e^{i yaw}),
-    whose limit at yaw = 0 is k * offset."""
+    """``sum_{i=0}^{k-1} Rz(i * yaw) offset`` ``[n, 3]`` (z = 0) for integer ``k`` ``[n]``.
+
+    Negative ``k``: the inverse steps. In complex form: offset * (1 - e^{i k yaw}) /
+    (1 - e^{i yaw}), whose limit at yaw = 0 is k * offset.
+    """
     d = torch.complex(offset[:, 0].double(), offset[:, 1].double())
     yaw = yaw.double()
     k = k.double()

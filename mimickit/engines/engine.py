@@ -98,14 +98,17 @@ class Engine(abc.ABC):
     # ----------------------------------------------------------------- properties
     @property
     def config(self) -> EngineConfig:
+        """The engine's config, as read from its YAML (do not edit)."""
         return self._config
 
     @property
     def num_envs(self) -> int:
+        """Number of envs simulated together (the leading dimension of every tensor)."""
         return self._num_envs
 
     @property
     def device(self) -> torch.device:
+        """Torch device of the tensors the engine takes and returns."""
         return self._device
 
     @property
@@ -125,6 +128,7 @@ class Engine(abc.ABC):
 
     @property
     def control_mode(self) -> str:
+        """``pos`` (:meth:`set_cmd` takes PD targets, rad) or ``torque`` (joint torques, N·m)."""
         return self._config.control_mode
 
     # ------------------------------------------------------------------ scene setup
@@ -156,9 +160,11 @@ class Engine(abc.ABC):
         """Names of the character's bodies, root first (without the engine's prefix)."""
 
     def get_num_dofs(self, char_id: int) -> int:
+        """Number of the character's dofs (``len(get_dof_names(char_id))``)."""
         return len(self.get_dof_names(char_id))
 
     def get_num_bodies(self, char_id: int) -> int:
+        """Number of the character's bodies, root included (``len(get_body_names(char_id))``)."""
         return len(self.get_body_names(char_id))
 
     @abc.abstractmethod

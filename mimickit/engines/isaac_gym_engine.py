@@ -112,8 +112,11 @@ if TYPE_CHECKING:  # resolved by mypy against isaacgym-stubs; never imported at 
     from isaacgym import gymapi
 
     class _GymTorch(Protocol):
-        """The two functions of ``isaacgym.gymtorch`` used here (isaacgym-stubs has no
-        gymtorch stub; signatures from Isaac Gym Preview 4's ``gymtorch.py``)."""
+        """The two functions of ``isaacgym.gymtorch`` used here.
+
+        isaacgym-stubs has no gymtorch stub; the signatures are from Isaac Gym Preview 4's
+        ``gymtorch.py``.
+        """
 
         def wrap_tensor(self, gym_tensor: gymapi.Tensor, offsets: Optional[Tuple[int, ...]] = None,
                         counts: Optional[Tuple[int, ...]] = None) -> Tensor: ...
@@ -148,8 +151,9 @@ def import_isaac_gym() -> "_GymTorch":
         gymtorch = importlib.import_module("isaacgym.gymtorch")
     except ImportError as e:
         if "before isaacgym" in str(e):
-            raise MimicKitError(IMPORT_ORDER_HINT)
-        raise MimicKitError("cannot load Isaac Gym ({}); {}".format(str(e).replace("\n", " "), INSTALL_HINT))
+            raise MimicKitError(IMPORT_ORDER_HINT) from e
+        raise MimicKitError("cannot load Isaac Gym ({}); {}".format(
+            str(e).replace("\n", " "), INSTALL_HINT)) from e
     return typing.cast("_GymTorch", gymtorch)
 
 
@@ -170,6 +174,7 @@ class IsaacGymEngineConfig(EngineConfig):
     num_threads: int = 4
 
     def validate(self, where: str) -> None:
+        """The common checks, then each key's range; MimicKitError naming ``where`` and the key."""
         super().validate(where)
         if not self.env_spacing > 0:
             raise MimicKitError("{}: key 'env_spacing': expected a positive distance (m), got {}".format(
@@ -224,8 +229,10 @@ def dof_axes(kin: KinCharModel) -> Tensor:
 
 
 class PhysxDofMap:
-    """Maps a character's dof coordinates between ours (hinge angles and hinge-triplet Euler
-    angles, as the MuJoCo engine) and Isaac Gym's (PhysX exp-map coordinates for triplets).
+    """Maps a character's dof coordinates between ours and Isaac Gym's.
+
+    Ours are hinge angles and hinge-triplet Euler angles, as in the MuJoCo engine; Isaac
+    Gym's are PhysX exp-map coordinates for triplets.
 
     Args:
         kin: the character.
@@ -257,6 +264,7 @@ class PhysxDofMap:
 
     @property
     def has_triplets(self) -> bool:
+        """Whether the character has a hinge triplet (else only signs are converted)."""
         return len(self.triplet_joints) > 0
 
     def _joint_rot(self, dof_pos: Tensor) -> Tensor:
@@ -282,8 +290,11 @@ class PhysxDofMap:
         return out
 
     def vel_to_sim(self, dof_pos: Tensor, dof_vel: Tensor) -> Tensor:
-        """Our dof velocities at ``dof_pos`` to Isaac Gym's (rad/s): a triplet's Euler rates
-        become its angular velocity on the joint axes fixed in the child body."""
+        """Our dof velocities at ``dof_pos`` to Isaac Gym's (rad/s).
+
+        A triplet's Euler rates become its angular velocity on the joint axes fixed in the
+        child body.
+        """
         out = dof_vel * self.hinge_sign.to(dof_vel)
         if self.has_triplets:
             omega_parent = self.kin.dof_vel_to_joint_dof_vel(dof_pos, dof_vel)[..., self.triplet_dofs]
@@ -432,6 +443,7 @@ class IsaacGymEngine(CharacterTable, Engine):
 
     # ================================================================= scene setup
     def add_character(self, asset_file: str, name: str, is_reference: bool = False) -> int:
+        """Read and check the MJCF file (:func:`load_character`; URDF is refused); see the base class."""
         self._check_new_character(asset_file, name, initialized=self._sim is not None)
         if asset_file.lower().endswith(".urdf"):
             raise MimicKitError("{}: the isaac_gym engine loads MJCF characters only".format(asset_file))
@@ -517,6 +529,14 @@ class IsaacGymEngine(CharacterTable, Engine):
         return props
 
     def initialize(self) -> None:
+        """Create the sim, the envs and their actors, check the dof axes, set the start state.
+
+        Every env starts at the file's root pose with every dof at 0.
+
+        Raises:
+            MimicKitError: called twice, no character, Isaac Gym refusing the sim, an asset or
+                the viewer, a dof axis that is not the file's (module docstring).
+        """
         from isaacgym import gymapi
         if self._sim is not None:
             raise MimicKitError("initialize() called twice")
@@ -609,7 +629,8 @@ class IsaacGymEngine(CharacterTable, Engine):
             axis = frames["axis"]
             world = torch.tensor(np.stack([axis["x"], axis["y"], axis["z"]], axis=-1), dtype=torch.float64)
         except Exception as e:  # not every Isaac Gym build answers before prepare_sim
-            warnings.warn("Isaac Gym did not report dof axes ({}); assuming the file's axes".format(e))
+            warnings.warn("Isaac Gym did not report dof axes ({}); assuming the file's axes".format(e),
+                          stacklevel=3)
             return file_axes
         kin = char.kin
         assert char.dof_index is not None
@@ -714,6 +735,13 @@ class IsaacGymEngine(CharacterTable, Engine):
 
     # ================================================================= simulation
     def set_cmd(self, char_id: int, cmd: Tensor) -> None:
+        """Set PD targets or torques ``[num_envs, num_dofs]``, converted to PhysX's coordinates.
+
+        In ``torque`` mode the converted torques are clipped to the torque limits (N·m).
+
+        Raises:
+            ValueError: a reference character or a wrong shape.
+        """
         char = self._sim_char(char_id)
         expected = (self.num_envs, len(char.dof_names))
         if tuple(cmd.shape) != expected:
@@ -764,6 +792,11 @@ class IsaacGymEngine(CharacterTable, Engine):
             gym.set_dof_state_tensor_indexed(sim, unwrap(self._dof_tensor), unwrap(actors), len(actors))
 
     def step(self) -> None:
+        """Write the setters' states and the commands, simulate ``substeps`` times, read the state.
+
+        Raises:
+            RuntimeError: before :meth:`initialize` or after :meth:`close`.
+        """
         gym, sim, unwrap = self._gym, self._sim, self._gymtorch.unwrap_tensor
         if sim is None:
             raise RuntimeError("the engine is not initialized (call initialize()) or is closed")
@@ -784,48 +817,62 @@ class IsaacGymEngine(CharacterTable, Engine):
             self._failed |= bad
 
     def pop_failed_envs(self) -> Tensor:
+        """BoolTensor ``[num_envs]``: a non-finite root or dof state since the last call."""
         failed = self._failed.clone()
         self._failed[:] = False
         return failed
 
     # ================================================================= getters
     def get_root_pos(self, char_id: int) -> Tensor:
+        """Root position ``[num_envs, 3]`` (m, relative to the env's origin)."""
         return self._state(char_id).root_pos
 
     def get_root_rot(self, char_id: int) -> Tensor:
+        """Root rotation ``[num_envs, 4]`` (x, y, z, w; world)."""
         return self._state(char_id).root_rot
 
     def get_root_vel(self, char_id: int) -> Tensor:
+        """Root origin velocity ``[num_envs, 3]`` (m/s, world; from PhysX's centre-of-mass velocity)."""
         return self._state(char_id).root_vel
 
     def get_root_ang_vel(self, char_id: int) -> Tensor:
+        """Root angular velocity ``[num_envs, 3]`` (rad/s, world)."""
         return self._state(char_id).root_ang_vel
 
     def get_dof_pos(self, char_id: int) -> Tensor:
+        """Dof positions ``[num_envs, num_dofs]`` (rad; triplets as Euler angles, from PhysX's exp map)."""
         return self._state(char_id).dof_pos
 
     def get_dof_vel(self, char_id: int) -> Tensor:
+        """Dof velocities ``[num_envs, num_dofs]`` (rad/s; triplets as Euler angle rates)."""
         return self._state(char_id).dof_vel
 
     def get_dof_forces(self, char_id: int) -> Tensor:
+        """Dof forces ``[num_envs, num_dofs]`` (N·m) of the last step; 0 in envs set since the last step."""
         return self._state(char_id).dof_forces
 
     def get_body_pos(self, char_id: int) -> Tensor:
+        """Body frame origins ``[num_envs, num_bodies, 3]`` (m, relative to the env's origin)."""
         return self._state(char_id).body_pos
 
     def get_body_rot(self, char_id: int) -> Tensor:
+        """Body frame rotations ``[num_envs, num_bodies, 4]`` (x, y, z, w; world)."""
         return self._state(char_id).body_rot
 
     def get_body_vel(self, char_id: int) -> Tensor:
+        """Body origin velocities ``[num_envs, num_bodies, 3]`` (m/s, world)."""
         return self._state(char_id).body_vel
 
     def get_body_ang_vel(self, char_id: int) -> Tensor:
+        """Body angular velocities ``[num_envs, num_bodies, 3]`` (rad/s, world)."""
         return self._state(char_id).body_ang_vel
 
     def get_contact_forces(self, char_id: int) -> Tensor:
+        """Net contact force per body ``[num_envs, num_bodies, 3]`` (N, world); 0 in envs set since the last step."""
         return self._state(char_id).contact_forces
 
     def get_ground_contacts(self, char_id: int) -> Tensor:
+        """BoolTensor ``[num_envs, num_bodies]``: net contact force above 1e-4 N (any contact, not only ground)."""
         return self._state(char_id).contact_forces.norm(dim=-1) > _CONTACT_EPS
 
     # ================================================================= setters
@@ -840,21 +887,27 @@ class IsaacGymEngine(CharacterTable, Engine):
         state.bodies_stale = True
 
     def set_root_pos(self, char_id: int, env_ids: Tensor, root_pos: Tensor) -> None:
+        """Root positions ``[k, 3]`` (m, from the env's origin) of envs ``env_ids``; sent at the next step."""
         self._set(char_id, env_ids, root_pos, "root_pos", 3, "set_root_pos")
 
     def set_root_rot(self, char_id: int, env_ids: Tensor, root_rot: Tensor) -> None:
+        """Root rotations ``[k, 4]`` (x, y, z, w) of envs ``env_ids``; sent at the next step."""
         self._set(char_id, env_ids, root_rot, "root_rot", 4, "set_root_rot")
 
     def set_root_vel(self, char_id: int, env_ids: Tensor, root_vel: Tensor) -> None:
+        """Root origin velocities ``[k, 3]`` (m/s, world) of envs ``env_ids``; sent at the next step."""
         self._set(char_id, env_ids, root_vel, "root_vel", 3, "set_root_vel")
 
     def set_root_ang_vel(self, char_id: int, env_ids: Tensor, root_ang_vel: Tensor) -> None:
+        """Root angular velocities ``[k, 3]`` (rad/s, world) of envs ``env_ids``; sent at the next step."""
         self._set(char_id, env_ids, root_ang_vel, "root_ang_vel", 3, "set_root_ang_vel")
 
     def set_dof_pos(self, char_id: int, env_ids: Tensor, dof_pos: Tensor) -> None:
+        """Dof positions ``[k, num_dofs]`` (rad, ours) of envs ``env_ids``; converted and sent at the next step."""
         self._set(char_id, env_ids, dof_pos, "dof_pos", len(self._char(char_id).dof_names), "set_dof_pos")
 
     def set_dof_vel(self, char_id: int, env_ids: Tensor, dof_vel: Tensor) -> None:
+        """Dof velocities ``[k, num_dofs]`` (rad/s, ours) of envs ``env_ids``; converted and sent at the next step."""
         self._set(char_id, env_ids, dof_vel, "dof_vel", len(self._char(char_id).dof_names), "set_dof_vel")
 
     # ================================================================= display
@@ -875,6 +928,7 @@ class IsaacGymEngine(CharacterTable, Engine):
         self._gym.step_graphics(self._sim)
 
     def render(self) -> None:
+        """Draw the last step in the viewer, if it is open, looking at the first character."""
         viewer = self._viewer
         if viewer is None or self._sim is None or self._gym.query_viewer_has_closed(viewer):
             return
@@ -884,6 +938,12 @@ class IsaacGymEngine(CharacterTable, Engine):
         self._gym.draw_viewer(viewer, self._sim, True)
 
     def render_frame(self, width: int, height: int) -> np.ndarray:
+        """Env 0's camera sensor image ``[height, width, 3]`` uint8 of the last step.
+
+        Raises:
+            RuntimeError: before :meth:`initialize` or after :meth:`close`.
+            MimicKitError: ``graphics_device`` is -1, or no camera sensor of that size.
+        """
         from isaacgym import gymapi
         if self._sim is None:
             raise RuntimeError("the engine is not initialized (call initialize()) or is closed")
@@ -907,6 +967,7 @@ class IsaacGymEngine(CharacterTable, Engine):
         return np.asarray(image, dtype=np.uint8).reshape(height, width, 4)[..., :3].copy()
 
     def close(self) -> None:
+        """Destroy the viewer and the sim."""
         if self._viewer is not None:
             self._gym.destroy_viewer(self._viewer)
             self._viewer = None

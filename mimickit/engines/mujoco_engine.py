@@ -1,5 +1,6 @@
-"""MuJoCo engine (``engine_name: mujoco``): the default, on the CPU. Needs mujoco >= 3.17
-(:mod:`mujoco.batch`).
+"""MuJoCo engine (``engine_name: mujoco``): the default, on the CPU.
+
+Needs mujoco >= 4.0 (:mod:`mujoco.batch`).
 
 Scene, characters, readback sensors and the MuJoCo conventions converted at this boundary
 (quaternion order, the free joint's local angular velocity): :mod:`mimickit.engines.mujoco_scene`,
@@ -52,6 +53,7 @@ class MujocoEngineConfig(MujocoSceneConfig):
     num_threads: int = 0
 
     def validate(self, where: str) -> None:
+        """The shared checks, then ``num_threads >= 0``; MimicKitError naming ``where``."""
         super().validate(where)
         if self.num_threads < 0:
             raise MimicKitError("{}: key 'num_threads': expected 0 (all CPUs) or a positive "
@@ -85,11 +87,21 @@ class MujocoEngine(MujocoSceneEngine):
         """Threads stepping the envs."""
         return self._num_threads
 
+    def _live_batch(self) -> mujoco.batch.Batch:
+        """The batch of per-env MjData.
+
+        Raises:
+            RuntimeError: before :meth:`initialize` or after :meth:`close`.
+        """
+        if self._batch is None:
+            raise RuntimeError("the engine is not initialized (call initialize()) or is closed")
+        return self._batch
+
     # ================================================================= scene setup
     def initialize(self) -> None:
-        self._compile_scene()
-        self._batch = mujoco.batch.Batch(self._model, self.num_envs, nthread=self._num_threads,
-                                         persistent=True)
+        """Compile the scene and make one persistent MjData per env, at the model's default pose."""
+        model = self._compile_scene()
+        self._batch = mujoco.batch.Batch(model, self.num_envs, nthread=self._num_threads, persistent=True)
         self._state = self._batch.state  # [num_envs, nstate] float64, each env's integration state
         self._qpos = self._batch.bind("qpos")  # views of the state rows
         self._qvel = self._batch.bind("qvel")
@@ -99,7 +111,7 @@ class MujocoEngine(MujocoSceneEngine):
         itemsize = self._state.itemsize
         self._qpos_col = (self._qpos.ctypes.data - self._state.ctypes.data) // itemsize
         qvel_col = (self._qvel.ctypes.data - self._state.ctypes.data) // itemsize
-        assert qvel_col == self._qpos_col + self._model.nq, "qvel must follow qpos in the state rows"
+        assert qvel_col == self._qpos_col + model.nq, "qvel must follow qpos in the state rows"
 
         self._failed = np.zeros(self.num_envs, dtype=bool)
         self._dirty = np.zeros(self.num_envs, dtype=bool)  # state written since the last forward
@@ -119,9 +131,10 @@ class MujocoEngine(MujocoSceneEngine):
         """
         char, kp_np, kd_np = self._store_pd_gains(char_id, kp, kd)
         if self.control_mode == "pos":
-            if self._gainprm is None:
-                self._gainprm = self._batch.expand("actuator_gainprm")  # [num_envs, nu, 10]
-                self._biasprm = self._batch.expand("actuator_biasprm")
+            if self._gainprm is None or self._biasprm is None:
+                batch = self._live_batch()
+                self._gainprm = batch.expand("actuator_gainprm")  # [num_envs, nu, 10]
+                self._biasprm = batch.expand("actuator_biasprm")
             self._gainprm[:, char.actuators, 0] = kp_np
             self._biasprm[:, char.actuators, 1] = -kp_np
             self._biasprm[:, char.actuators, 2] = -kd_np
@@ -136,6 +149,11 @@ class MujocoEngine(MujocoSceneEngine):
         self._tensors_stale = True
 
     def set_cmd(self, char_id: int, cmd: Tensor) -> None:
+        """Write ``cmd`` ``[num_envs, num_dofs]`` into the character's actuators' ctrl.
+
+        Raises:
+            ValueError: a reference character or a wrong shape.
+        """
         char = self._sim_char(char_id)
         expected = (self.num_envs, len(char.dof_names))
         if tuple(cmd.shape) != expected:
@@ -143,11 +161,12 @@ class MujocoEngine(MujocoSceneEngine):
         self._ctrl[:, char.actuators] = cmd.detach().cpu().numpy()
 
     def step(self) -> None:
+        """``substeps`` ``mj_step`` per env, then the position and velocity stages (module docstring)."""
         if self._any_dirty:
             self._apply_pending_ang_vel()
             self._dirty[:] = False  # the step recomputes every stage of an env whose state changed
             self._any_dirty = False
-        self._call_batch(self._batch.step, None, nstep=self.substeps, stage=mujoco.mjtStage.mjSTAGE_VEL)
+        self._call_batch(self._live_batch().step, None, nstep=self.substeps, stage=mujoco.mjtStage.mjSTAGE_VEL)
         self._collect_warnings()
 
     def _collect_warnings(self) -> None:
@@ -157,6 +176,7 @@ class MujocoEngine(MujocoSceneEngine):
             self._warning[warned] = 0
 
     def pop_failed_envs(self) -> Tensor:
+        """BoolTensor ``[num_envs]``: warnings, batch errors or non-finite states since the last call."""
         self._refresh()
         failed = torch.from_numpy(self._failed.copy()).to(self._device)
         self._failed[:] = False
@@ -180,7 +200,7 @@ class MujocoEngine(MujocoSceneEngine):
         else:
             return None
         self._dirty[ids] = False
-        self._call_batch(self._batch.forward, ids, stage=mujoco.mjtStage.mjSTAGE_ACC)
+        self._call_batch(self._live_batch().forward, ids, stage=mujoco.mjtStage.mjSTAGE_ACC)
         self._collect_warnings()
         return ids
 
@@ -193,15 +213,17 @@ class MujocoEngine(MujocoSceneEngine):
         """
         if not self._tensors_stale:
             return
-        if self._batch is None:
-            raise RuntimeError("the engine is not initialized (call initialize()) or is closed")
+        self._live_batch()
+        model = self._model
+        assert model is not None  # compiled before the batch was made
         touched = self._forward_dirty()
-        nq_nv = self._model.nq + self._model.nv
-        buf = np.empty((self.num_envs, nq_nv + self._model.nsensordata), dtype=np.float32)
+        nq_nv = model.nq + model.nv
+        buf = np.empty((self.num_envs, nq_nv + model.nsensordata), dtype=np.float32)
         np.copyto(buf[:, :nq_nv], self._state[:, self._qpos_col:self._qpos_col + nq_nv], casting="same_kind")
         np.copyto(buf[:, nq_nv:], self._sensordata, casting="same_kind")
         for char in self._chars:
             columns = char.readback["body_rot"][0]
+            assert isinstance(columns, slice)  # sensor blocks are contiguous (locate_character)
             wxyz = self._sensordata[:, columns.start - nq_nv:columns.stop - nq_nv].reshape(self.num_envs, -1, 4)
             xyzw = buf[:, columns].reshape(self.num_envs, -1, 4)
             xyzw[..., :3] = wxyz[..., 1:]
@@ -212,7 +234,7 @@ class MujocoEngine(MujocoSceneEngine):
             finite = np.isfinite(buf[touched, :nq_nv]).all(axis=1)
             self._failed[touched[~finite]] = True
         self._buf = buf
-        self._readback: Dict[Tuple[int, str], Tensor] = {}
+        self._readback = {}
         self._tensors_stale = False
 
     def _gather(self, char_id: int, name: str, columns: IndexLike) -> Tensor:
@@ -247,16 +269,19 @@ class MujocoEngine(MujocoSceneEngine):
         self._tensors_stale = True
 
     def set_root_pos(self, char_id: int, env_ids: Tensor, root_pos: Tensor) -> None:
+        """Write the free joint's ``qpos[0:3]`` (m, world) of envs ``env_ids``."""
         adr = self._char(char_id).root_qpos
         ids, vals = self._env_ids(env_ids, root_pos, 3, "set_root_pos")
         self._set_qpos(ids, slice(adr, adr + 3), vals)
 
     def set_root_rot(self, char_id: int, env_ids: Tensor, root_rot: Tensor) -> None:
+        """Write the free joint's quaternion ``qpos[3:7]`` (given (x, y, z, w), stored (w, x, y, z))."""
         adr = self._char(char_id).root_qpos
         ids, vals = self._env_ids(env_ids, torch_util.quat_xyzw_to_wxyz(root_rot), 4, "set_root_rot")
         self._set_qpos(ids, slice(adr + 3, adr + 7), vals)
 
     def set_root_vel(self, char_id: int, env_ids: Tensor, root_vel: Tensor) -> None:
+        """Write the free joint's ``qvel[0:3]`` (m/s, world) of envs ``env_ids``."""
         adr = self._char(char_id).root_qvel
         ids, vals = self._env_ids(env_ids, root_vel, 3, "set_root_vel")
         self._set_qvel(ids, slice(adr, adr + 3), vals)
@@ -279,6 +304,7 @@ class MujocoEngine(MujocoSceneEngine):
         self._tensors_stale = True
 
     def _apply_pending_ang_vel(self) -> None:
+        """Rotate the pending world-frame root angular velocities into the root frame, into qvel."""
         for char_id, (world_ang_vel, pending) in self._pending_ang_vel.items():
             char = self._chars[char_id]
             ids = np.flatnonzero(pending)
@@ -289,11 +315,13 @@ class MujocoEngine(MujocoSceneEngine):
         self._pending_ang_vel.clear()
 
     def set_dof_pos(self, char_id: int, env_ids: Tensor, dof_pos: Tensor) -> None:
+        """Write the character's joints' qpos (rad; m for a slide joint) of envs ``env_ids``."""
         char = self._char(char_id)
         ids, vals = self._env_ids(env_ids, dof_pos, len(char.dof_names), "set_dof_pos")
         self._set_qpos(ids, char.dof_qpos, vals)
 
     def set_dof_vel(self, char_id: int, env_ids: Tensor, dof_vel: Tensor) -> None:
+        """Write the character's joints' qvel (rad/s; m/s for a slide joint) of envs ``env_ids``."""
         char = self._char(char_id)
         ids, vals = self._env_ids(env_ids, dof_vel, len(char.dof_names), "set_dof_vel")
         self._set_qvel(ids, char.dof_qvel, vals)
@@ -302,9 +330,10 @@ class MujocoEngine(MujocoSceneEngine):
     def _env0_data(self, data: mujoco.MjData) -> mujoco.MjData:
         """Copy env 0's current MjData (state and derived fields) into ``data``."""
         self._forward_dirty(env_id=0)
-        self._batch.get_data(0, data)
+        self._live_batch().get_data(0, data)
         return data
 
     def close(self) -> None:
+        """Close the viewer and renderer and drop the batch (its threads and MjData)."""
         self._close_display()
         self._batch = None

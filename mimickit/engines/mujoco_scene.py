@@ -78,6 +78,7 @@ class MujocoSceneConfig(EngineConfig):
     urdf_kd: float = 0.5
 
     def validate(self, where: str) -> None:
+        """The common checks, then ``urdf_kp > 0`` and ``urdf_kd >= 0``; MimicKitError naming ``where``."""
         super().validate(where)
         if not self.urdf_kp > 0 or not self.urdf_kd >= 0:
             raise MimicKitError("{}: keys 'urdf_kp', 'urdf_kd': expected kp > 0 and kd >= 0, got {} and {}".format(
@@ -117,10 +118,15 @@ def index_array(index: IndexLike) -> np.ndarray:
 
 # ===================================================================== characters
 def prepare_character_spec(char: Character, control_mode: str) -> mujoco.MjSpec:
-    """Edit the character's spec before attaching: keyframes dropped (the env sets every
-    state; the default pose is read by :class:`mimickit.anim.kin_char_model.KinCharModel`),
-    reference display, torque mode."""
+    """Edit the character's spec before attaching it to the scene.
+
+    Keyframes are dropped (the env sets every state; the default pose is read by
+    :class:`mimickit.anim.kin_char_model.KinCharModel`); a reference character is made
+    display-only, and ``torque`` mode turns position actuators into motors (see the module
+    docstring).
+    """
     spec = char.spec
+    assert spec is not None, "the spec of character '{}' is attached already".format(char.name)
     for key in list(spec.keys):
         spec.delete(key)
     if char.is_reference:
@@ -257,12 +263,15 @@ class MujocoSceneEngine(CharacterTable, Engine):
     """
 
     config_class = MujocoSceneConfig
+    _config: MujocoSceneConfig
 
     def __init__(self, config: MujocoSceneConfig, num_envs: int, device: str, visualize: bool):
         super().__init__(config, num_envs, device, visualize)
         self._chars: List[Character] = []
         self._model: Optional[mujoco.MjModel] = None
-        self._viewer = None
+        # (char_id, getter name) -> tensor read since the last refresh (see _read)
+        self._readback: Dict[Tuple[int, str], Tensor] = {}
+        self._viewer: Optional[mujoco.viewer.Handle] = None
         self._viewer_data: Optional[mujoco.MjData] = None
         self._renderer: Optional[mujoco.Renderer] = None
         self._render_data: Optional[mujoco.MjData] = None
@@ -275,6 +284,7 @@ class MujocoSceneEngine(CharacterTable, Engine):
 
     # ================================================================= scene setup
     def add_character(self, asset_file: str, name: str, is_reference: bool = False) -> int:
+        """Read and check the MJCF or URDF character file (:func:`load_character`); see the base class."""
         self._check_new_character(asset_file, name, initialized=self._model is not None)
         read, spec = load_character(asset_file, name, is_reference, self.control_mode,
                                     self._config.urdf_kp, self._config.urdf_kd)
@@ -296,16 +306,16 @@ class MujocoSceneEngine(CharacterTable, Engine):
             self._model = spec.compile()
         except Exception as e:
             raise MimicKitError("cannot build the MuJoCo scene from {}: {}".format(
-                ", ".join(c.asset_file for c in self._chars), str(e).replace("\n", " ")))
+                ", ".join(c.asset_file for c in self._chars), str(e).replace("\n", " "))) from e
         for char in self._chars:
             locate_character(self._model, char)
             char.spec = None  # attached; no longer needed
         return self._model
 
     def _store_pd_gains(self, char_id: int, kp: Tensor, kd: Tensor) -> Tuple[Character, np.ndarray, np.ndarray]:
-        """Check ``kp``, ``kd`` ``[num_dofs]``, keep them as the character's gains and put them
-        in :attr:`model` (the viewer's and renderer's copy) in ``pos`` mode.
+        """Check ``kp``, ``kd`` ``[num_dofs]`` and keep them as the character's gains.
 
+        In ``pos`` mode they are also put in :attr:`model` (the viewer's and renderer's copy).
         Returns the character and the gains as float64 arrays for the simulation.
 
         Raises:
@@ -336,8 +346,10 @@ class MujocoSceneEngine(CharacterTable, Engine):
         """``[num_envs, len(columns)]`` columns of the up-to-date readback."""
 
     def _read(self, char_id: int, name: str) -> Tensor:
-        """The character's ``name`` quantity (a getter name without ``get_``) after the last
-        step or setter, shaped ``[num_envs, ...]``; cached until the next refresh."""
+        """The character's ``name`` quantity (a getter name without ``get_``), ``[num_envs, ...]``.
+
+        Read after the last step or setter, cached until the next refresh.
+        """
         self._refresh()
         key = (char_id, name)
         tensor = self._readback.get(key)
@@ -352,42 +364,55 @@ class MujocoSceneEngine(CharacterTable, Engine):
         return tensor
 
     def get_root_pos(self, char_id: int) -> Tensor:
+        """Root position ``[num_envs, 3]`` (m, world): the free joint's ``qpos[0:3]``."""
         return self._read(char_id, "root_pos")
 
     def get_root_rot(self, char_id: int) -> Tensor:
+        """Root rotation ``[num_envs, 4]`` (x, y, z, w; world): the root's ``framequat`` sensor."""
         return self._read(char_id, "root_rot")
 
     def get_root_vel(self, char_id: int) -> Tensor:
+        """Root origin velocity ``[num_envs, 3]`` (m/s, world): the free joint's ``qvel[0:3]``."""
         return self._read(char_id, "root_vel")
 
     def get_root_ang_vel(self, char_id: int) -> Tensor:
+        """Root angular velocity ``[num_envs, 3]`` (rad/s, world): the root's ``frameangvel`` sensor."""
         return self._read(char_id, "root_ang_vel")
 
     def get_dof_pos(self, char_id: int) -> Tensor:
+        """Dof positions ``[num_envs, num_dofs]`` (rad; m for a slide joint): the joints' qpos."""
         return self._read(char_id, "dof_pos")
 
     def get_dof_vel(self, char_id: int) -> Tensor:
+        """Dof velocities ``[num_envs, num_dofs]`` (rad/s; m/s for a slide joint): the joints' qvel."""
         return self._read(char_id, "dof_vel")
 
     def get_dof_forces(self, char_id: int) -> Tensor:
+        """Actuator torques ``[num_envs, num_dofs]`` (N·m) of the last substep: ``jointactuatorfrc`` sensors."""
         return self._read(char_id, "dof_forces")
 
     def get_body_pos(self, char_id: int) -> Tensor:
+        """Body frame origins ``[num_envs, num_bodies, 3]`` (m, world): ``framepos`` sensors."""
         return self._read(char_id, "body_pos")
 
     def get_body_rot(self, char_id: int) -> Tensor:
+        """Body frame rotations ``[num_envs, num_bodies, 4]`` (x, y, z, w; world): ``framequat`` sensors."""
         return self._read(char_id, "body_rot")
 
     def get_body_vel(self, char_id: int) -> Tensor:
+        """Body origin velocities ``[num_envs, num_bodies, 3]`` (m/s, world): ``framelinvel`` sensors."""
         return self._read(char_id, "body_vel")
 
     def get_body_ang_vel(self, char_id: int) -> Tensor:
+        """Body angular velocities ``[num_envs, num_bodies, 3]`` (rad/s, world): ``frameangvel`` sensors."""
         return self._read(char_id, "body_ang_vel")
 
     def get_contact_forces(self, char_id: int) -> Tensor:
+        """Net contact force per body ``[num_envs, num_bodies, 3]`` (N, world): ``netforce`` contact sensors."""
         return self._read(char_id, "contact_forces")
 
     def get_ground_contacts(self, char_id: int) -> Tensor:
+        """BoolTensor ``[num_envs, num_bodies]``: the body's contact sensor against the ground found one."""
         return self._read(char_id, "ground_contacts")
 
     # ================================================================= display
@@ -410,7 +435,7 @@ class MujocoSceneEngine(CharacterTable, Engine):
         try:
             self._viewer = mujoco.viewer.launch_passive(self._model, self._viewer_data)
         except Exception as e:
-            raise MimicKitError("cannot open the MuJoCo viewer (--visualize needs a display): {}".format(e))
+            raise MimicKitError("cannot open the MuJoCo viewer (--visualize needs a display): {}".format(e)) from e
         camera = self._make_camera()
         self._viewer.cam.type = camera.type
         self._viewer.cam.trackbodyid = camera.trackbodyid
@@ -419,6 +444,7 @@ class MujocoSceneEngine(CharacterTable, Engine):
         self._viewer.cam.elevation = camera.elevation
 
     def render(self) -> None:
+        """Show env 0's current state in the viewer, if it is open (a closed window is skipped)."""
         if self._viewer is None or not self._viewer.is_running():
             return
         with self._viewer.lock():
@@ -426,6 +452,12 @@ class MujocoSceneEngine(CharacterTable, Engine):
         self._viewer.sync()
 
     def render_frame(self, width: int, height: int) -> np.ndarray:
+        """Offscreen image of env 0 ``[height, width, 3]`` uint8, tracking the first character's root.
+
+        Raises:
+            MimicKitError: a size beyond :data:`MAX_FRAME_SIZE`, or no offscreen OpenGL
+                context (the message names the ``MUJOCO_GL`` settings to try).
+        """
         global _offscreen_error
         if width > MAX_FRAME_SIZE[0] or height > MAX_FRAME_SIZE[1]:
             raise MimicKitError("render_frame: {}x{} exceeds the largest frame size {}x{}".format(

@@ -1,6 +1,7 @@
-"""MuJoCo Warp engine (``engine_name: mujoco_warp``): every env a world (mujoco_warp's word for
-one copy of the scene) of one batched :mod:`mujoco_warp` simulation, on a CUDA GPU or (slowly)
-on the CPU.
+"""MuJoCo Warp engine (``engine_name: mujoco_warp``): all envs in one batched simulation.
+
+Every env is a world (mujoco_warp's word for one copy of the scene) of one batched
+:mod:`mujoco_warp` simulation, on a CUDA GPU or (slowly) on the CPU.
 
 Needs the ``gpu`` extra (``pip install -e ".[gpu]"``: ``mujoco-warp``, which brings
 ``warp-lang``); written against mujoco-warp 4.0 and warp-lang 1.19.
@@ -57,7 +58,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import mujoco
 import numpy as np
@@ -65,10 +66,12 @@ import torch
 from torch import Tensor
 
 from mimickit.engines.engine import register_engine
-from mimickit.engines.mujoco_scene import (GROUND_NAME, IndexLike, MujocoSceneConfig, MujocoSceneEngine,
-                                           index_array)
+from mimickit.engines.mujoco_scene import GROUND_NAME, IndexLike, MujocoSceneConfig, MujocoSceneEngine, index_array
 from mimickit.util import torch_util
 from mimickit.util.errors import MimicKitError
+
+if TYPE_CHECKING:  # imported at run time only when the engine is built (_import_warp)
+    import mujoco_warp
 
 _INSTALL_HINT = 'pip install -e ".[gpu]"'
 
@@ -103,6 +106,7 @@ class MujocoWarpEngineConfig(MujocoSceneConfig):
     graph_capture: bool = True
 
     def validate(self, where: str) -> None:
+        """The shared checks, then non-negative buffer sizes; MimicKitError naming ``where``."""
         super().validate(where)
         for key in ("nconmax_per_env", "njmax_per_env"):
             if getattr(self, key) < 0:
@@ -117,7 +121,7 @@ def _import_warp():
         import warp
     except ImportError as e:
         raise MimicKitError("engine 'mujoco_warp' needs the packages mujoco-warp and warp-lang ({}); "
-                            "install them with {}".format(e, _INSTALL_HINT))
+                            "install them with {}".format(e, _INSTALL_HINT)) from e
     if warp.config.log_level < warp.LOG_WARNING:
         warp.config.log_level = warp.LOG_WARNING  # no start-up banner or per-module load messages
     from mimickit.engines import mujoco_warp_kernels
@@ -172,6 +176,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
     """
 
     config_class = MujocoWarpEngineConfig
+    _config: MujocoWarpEngineConfig
 
     def __init__(self, config: MujocoWarpEngineConfig, num_envs: int, device: str, visualize: bool):
         super().__init__(config, num_envs, device, visualize)
@@ -188,13 +193,14 @@ class MujocoWarpEngine(MujocoSceneEngine):
             self._wp_device = wp.get_device("cpu")
         else:
             raise MimicKitError("engine 'mujoco_warp': device '{}' is neither cpu nor cuda".format(device))
-        self._m = None  # mujoco_warp.Model
-        self._d = None  # mujoco_warp.Data
+        self._m: Optional[mujoco_warp.Model] = None
+        self._d: Optional[mujoco_warp.Data] = None
         self._graphs: Dict[str, object] = {}
         self._nconmax = 0
         self._njmax = 0
         self._warned: set = set()  # overflow bits already warned about
-        self._torch_stream_cache = None  # (torch CUDA stream handle, the same as a warp stream)
+        # (torch CUDA stream handle, the same as a warp stream)
+        self._torch_stream_cache: Optional[Tuple[int, Any]] = None
 
     # ================================================================= properties
     @property
@@ -203,12 +209,27 @@ class MujocoWarpEngine(MujocoSceneEngine):
         return self._nconmax, self._njmax
 
     @property
-    def warp_data(self):
+    def warp_data(self) -> Optional[mujoco_warp.Data]:
         """The ``mujoco_warp.Data`` (after :meth:`initialize`), for tools; do not edit."""
         return self._d
 
+    def _model_and_data(self) -> Tuple[mujoco_warp.Model, mujoco_warp.Data]:
+        """The ``mujoco_warp`` model and data.
+
+        Raises:
+            RuntimeError: before :meth:`initialize` or after :meth:`close`.
+        """
+        if self._m is None or self._d is None:
+            raise RuntimeError("the engine is not initialized (call initialize()) or is closed")
+        return self._m, self._d
+
     # ================================================================= scene setup
     def initialize(self) -> None:
+        """Compile the scene, put it on the warp device for ``num_envs`` worlds, record the graphs.
+
+        Raises:
+            MimicKitError: called twice, no character, a scene mujoco_warp cannot simulate.
+        """
         model = self._compile_scene()
         config = self._config
         default_ncon, default_nj = default_buffer_sizes(model)
@@ -220,15 +241,15 @@ class MujocoWarpEngine(MujocoSceneEngine):
         host_data = mujoco.MjData(model)
         with wp.ScopedDevice(self._wp_device):
             try:
-                self._m = mjw.put_model(model)
-                self._d = mjw.put_data(model, host_data, nworld=self.num_envs, nconmax=self._nconmax,
-                                       njmax=self._njmax)
+                m = mjw.put_model(model)
+                d = mjw.put_data(model, host_data, nworld=self.num_envs, nconmax=self._nconmax,
+                                 njmax=self._njmax)
             except (NotImplementedError, ValueError) as e:
                 raise MimicKitError("engine 'mujoco_warp' cannot simulate the scene of {}: {}".format(
-                    ", ".join(c.asset_file for c in self._chars), str(e).replace("\n", " ")))
+                    ", ".join(c.asset_file for c in self._chars), str(e).replace("\n", " "))) from e
+            self._m, self._d = m, d
             # the engine reports overflows itself (see _check_overflow), once, not per kernel
-            self._m.opt.warn_overflow = 0
-            d = self._d
+            m.opt.warn_overflow = 0
             self._bad = wp.zeros(self.num_envs, dtype=bool)  # envs found bad by the last check
             self._bad_flags = wp.zeros(self.num_envs, dtype=int)  # 1 where a check found the env bad
             self._acc_sensordata = wp.zeros_like(d.sensordata)  # acceleration-stage sensors, set aside
@@ -239,8 +260,8 @@ class MujocoWarpEngine(MujocoSceneEngine):
         self._acc_sensordata_t = wp.to_torch(self._acc_sensordata)
         self._overflow = wp.to_torch(d.overflow)  # [num_envs] int32 OverflowType bits
         self._bad_flags_t = wp.to_torch(self._bad_flags)
-        self._gainprm = wp.to_torch(self._m.actuator_gainprm)  # [1, nu, 10]: one set for all envs
-        self._biasprm = wp.to_torch(self._m.actuator_biasprm)
+        self._gainprm = wp.to_torch(m.actuator_gainprm)  # [1, nu, 10]: one set for all envs
+        self._biasprm = wp.to_torch(m.actuator_biasprm)
         self._acc_columns = torch.as_tensor(self._acc_sensor_columns(model), device=self._device)
         self._overflow_kinds = self._overflow_messages()
 
@@ -259,7 +280,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
 
     @staticmethod
     def _acc_sensor_columns(model: mujoco.MjModel) -> np.ndarray:
-        """sensordata columns of the acceleration-stage sensors (cleared by ``step1``)."""
+        """Columns of sensordata holding the acceleration-stage sensors (cleared by ``step1``)."""
         columns = [np.arange(model.sensor_adr[s], model.sensor_adr[s] + model.sensor_dim[s])
                    for s in range(model.nsensor) if model.sensor_needstage[s] == mujoco.mjtStage.mjSTAGE_ACC]
         return np.concatenate(columns).astype(np.int64) if columns else np.zeros(0, dtype=np.int64)
@@ -279,20 +300,22 @@ class MujocoWarpEngine(MujocoSceneEngine):
             (int(kind.NEFC), "mujoco_warp: an env has more constraint rows than allocated: " + rows),
             (int(kind.NJMAX_NNZ), "mujoco_warp: the sparse constraint Jacobian is full: " + rows),
             (int(kind.CONTACT_MATCH), "mujoco_warp: more than {} contacts matched one contact sensor; the "
-             "extra contacts are missing from the contact forces".format(self._m.opt.contact_sensor_maxmatch)),
+             "extra contacts are missing from the contact forces".format(
+                 self._model_and_data()[0].opt.contact_sensor_maxmatch)),
         ]
 
     # ================================================================= graphs
     def _check_and_reset(self) -> None:
         """Flag envs with a bad state and reset them to the default pose (see the module docstring)."""
-        d = self._d
+        m, d = self._model_and_data()
         self._wp.launch(self._kernels.check_state, dim=self.num_envs,
                         inputs=[d.qpos, d.qvel, d.qacc], outputs=[self._bad, self._bad_flags])
-        self._mjw.reset_data(self._m, d, reset=self._bad)
+        self._mjw.reset_data(m, d, reset=self._bad)
 
     def _run_step(self) -> None:
         """``substeps`` physics steps from a state whose ``step1`` stages are computed."""
-        mjw, m, d = self._mjw, self._m, self._d
+        mjw = self._mjw
+        m, d = self._model_and_data()
         for i in range(self.substeps):
             if i > 0:
                 mjw.step1(m, d)
@@ -304,22 +327,25 @@ class MujocoWarpEngine(MujocoSceneEngine):
     def _run_prepare(self) -> None:
         """After setters, before a step: check the written state, recompute the ``step1`` stages."""
         self._check_and_reset()
-        self._mjw.step1(self._m, self._d)
+        self._mjw.step1(*self._model_and_data())
 
     def _run_forward(self) -> None:
         """After setters, before a read: check the written state, recompute every stage."""
         self._check_and_reset()
-        self._mjw.forward(self._m, self._d)
+        self._mjw.forward(*self._model_and_data())
 
     def _build_graphs(self) -> None:
-        """Compile the kernels by running each sequence once, restore the default state,
-        then record the sequences as graphs (with ``graph_capture``)."""
+        """Compile the kernels and record the step sequences as graphs (with ``graph_capture``).
+
+        Each sequence runs once (compiling its kernels), the default state is restored, then
+        each is recorded.
+        """
         wp, mjw = self._wp, self._mjw
         runs = {"step": self._run_step, "prepare": self._run_prepare, "forward": self._run_forward}
         with wp.ScopedDevice(self._wp_device):
             for run in runs.values():
                 run()
-            mjw.reset_data(self._m, self._d)
+            mjw.reset_data(*self._model_and_data())
             self._bad_flags.zero_()
             self._overflow.zero_()
             self._run_forward()
@@ -368,6 +394,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
         """
         char, kp_np, kd_np = self._store_pd_gains(char_id, kp, kd)
         if self.control_mode == "pos":
+            assert char.actuators is not None  # a simulated character, located by initialize()
             acts = self._index(char_id, "actuators", char.actuators)
             kp_t = torch.as_tensor(kp_np, dtype=torch.float32, device=self._device)
             kd_t = torch.as_tensor(kd_np, dtype=torch.float32, device=self._device)
@@ -387,6 +414,11 @@ class MujocoWarpEngine(MujocoSceneEngine):
         return tensor
 
     def set_cmd(self, char_id: int, cmd: Tensor) -> None:
+        """Write ``cmd`` ``[num_envs, num_dofs]`` into the character's actuators' ctrl (float32).
+
+        Raises:
+            ValueError: a reference character or a wrong shape.
+        """
         char = self._sim_char(char_id)
         expected = (self.num_envs, len(char.dof_names))
         if tuple(cmd.shape) != expected:
@@ -396,8 +428,8 @@ class MujocoWarpEngine(MujocoSceneEngine):
             device=self._device, dtype=torch.float32)
 
     def step(self) -> None:
-        if self._d is None:
-            raise RuntimeError("the engine is not initialized (call initialize()) or is closed")
+        """Replay the step sequence (module docstring), then check the buffers for overflows."""
+        self._model_and_data()
         if self._any_dirty:
             self._prepare_dirty("prepare")
         self._launch("step")
@@ -434,6 +466,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
         self._check_overflow()
 
     def pop_failed_envs(self) -> Tensor:
+        """BoolTensor ``[num_envs]``: bad states or buffer overflows since the last call."""
         self._refresh()
         self._torch_after_warp()
         self._failed |= self._bad_flags_t != 0
@@ -443,17 +476,21 @@ class MujocoWarpEngine(MujocoSceneEngine):
         return failed
 
     def _refresh(self) -> None:
-        """Gather the state of every env once per step (or after setters) into a new float32
-        tensor ``[num_envs, nq + nv + nsensordata]``: qpos, qvel, sensordata (acceleration-stage
-        sensors from the copy set aside), body quaternions reordered to (x, y, z, w)."""
+        """Gather the state of every env once per step (or after setters) into a new tensor.
+
+        The tensor is float32 ``[num_envs, nq + nv + nsensordata]``: qpos, qvel, sensordata
+        (acceleration-stage sensors from the copy set aside), body quaternions reordered to
+        (x, y, z, w).
+        """
         if not self._tensors_stale:
             return
-        if self._d is None:
-            raise RuntimeError("the engine is not initialized (call initialize()) or is closed")
+        self._model_and_data()
+        model = self._model
+        assert model is not None  # compiled before the warp model was made
         if self._any_dirty:
             self._prepare_dirty("forward")
         self._torch_after_warp()
-        nq, nv = self._model.nq, self._model.nv
+        nq, nv = model.nq, model.nv
         buf = torch.cat([self._qpos, self._qvel, self._sensordata], dim=1)
         if len(self._acc_columns) > 0:
             buf[:, nq + nv + self._acc_columns] = self._acc_sensordata_t[:, self._acc_columns]
@@ -467,6 +504,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
 
     def _gather(self, char_id: int, name: str, columns: IndexLike) -> Tensor:
         """Columns of the gathered state (a view for a slice)."""
+        assert self._buf is not None  # _read refreshes first
         if isinstance(columns, slice):
             return self._buf[:, columns]
         return self._buf[:, self._index(char_id, "readback/" + name, columns)]
@@ -482,8 +520,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
 
     def _write(self, target: Tensor, ids: Tensor, columns: Tensor, vals: Tensor) -> None:
         """Write ``vals`` ``[k, c]`` into rows ``ids`` and ``columns`` of a state tensor."""
-        if self._d is None:
-            raise RuntimeError("the engine is not initialized (call initialize()) or is closed")
+        self._model_and_data()
         self._torch_after_warp()
         target[ids[:, None], columns[None, :]] = vals
         self._mark_dirty(ids)
@@ -497,16 +534,19 @@ class MujocoWarpEngine(MujocoSceneEngine):
         return self._index(char_id, what, slice(start, start + count))
 
     def set_root_pos(self, char_id: int, env_ids: Tensor, root_pos: Tensor) -> None:
+        """Write the free joint's ``qpos[0:3]`` (m, world) of envs ``env_ids``."""
         char = self._char(char_id)
         ids, vals = self._rows(env_ids, root_pos, 3, "set_root_pos")
         self._write(self._qpos, ids, self._columns(char_id, "root_pos", char.root_qpos, 3), vals)
 
     def set_root_rot(self, char_id: int, env_ids: Tensor, root_rot: Tensor) -> None:
+        """Write the free joint's quaternion ``qpos[3:7]`` (given (x, y, z, w), stored (w, x, y, z))."""
         char = self._char(char_id)
         ids, vals = self._rows(env_ids, torch_util.quat_xyzw_to_wxyz(root_rot), 4, "set_root_rot")
         self._write(self._qpos, ids, self._columns(char_id, "root_rot", char.root_qpos + 3, 4), vals)
 
     def set_root_vel(self, char_id: int, env_ids: Tensor, root_vel: Tensor) -> None:
+        """Write the free joint's ``qvel[0:3]`` (m/s, world) of envs ``env_ids``."""
         char = self._char(char_id)
         ids, vals = self._rows(env_ids, root_vel, 3, "set_root_vel")
         self._write(self._qvel, ids, self._columns(char_id, "root_vel", char.root_qvel, 3), vals)
@@ -542,11 +582,13 @@ class MujocoWarpEngine(MujocoSceneEngine):
         self._pending_ang_vel.clear()
 
     def set_dof_pos(self, char_id: int, env_ids: Tensor, dof_pos: Tensor) -> None:
+        """Write the character's joints' qpos (rad; m for a slide joint) of envs ``env_ids``."""
         char = self._char(char_id)
         ids, vals = self._rows(env_ids, dof_pos, len(char.dof_names), "set_dof_pos")
         self._write(self._qpos, ids, self._index(char_id, "dof_qpos", char.dof_qpos), vals)
 
     def set_dof_vel(self, char_id: int, env_ids: Tensor, dof_vel: Tensor) -> None:
+        """Write the character's joints' qvel (rad/s; m/s for a slide joint) of envs ``env_ids``."""
         char = self._char(char_id)
         ids, vals = self._rows(env_ids, dof_vel, len(char.dof_names), "set_dof_vel")
         self._write(self._qvel, ids, self._index(char_id, "dof_qvel", char.dof_qvel), vals)
@@ -561,6 +603,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
         return data
 
     def close(self) -> None:
+        """Close the viewer and renderer and drop the graphs and the warp model and data."""
         self._close_display()
         self._graphs = {}
         self._m = None

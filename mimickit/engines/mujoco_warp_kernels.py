@@ -12,9 +12,12 @@ import warp as wp
 MAX_STATE_VALUE = 1.0e10
 
 
+# Warp's kernel language types arguments with calls (``wp.array2d(dtype=float)``), which are
+# no Python type annotations: mypy rejects them (valid-type), hence one ignore per line.
 @wp.kernel
-def check_state(qpos: wp.array2d(dtype=float), qvel: wp.array2d(dtype=float), qacc: wp.array2d(dtype=float),
-                bad: wp.array(dtype=bool), failed: wp.array(dtype=int)):
+def check_state(qpos: wp.array2d(dtype=float), qvel: wp.array2d(dtype=float),  # type: ignore[valid-type]
+                qacc: wp.array2d(dtype=float), bad: wp.array(dtype=bool),  # type: ignore[valid-type]
+                failed: wp.array(dtype=int)):  # type: ignore[valid-type]
     """Flag the envs whose state went bad, one thread per env (warp world; launch dim ``nworld``).
 
     ``bad[w]``: a value of ``qpos`` ``[nworld, nq]``, ``qvel`` ``[nworld, nv]`` or ``qacc``

@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 import warnings
 import xml.etree.ElementTree as ET
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import mujoco
 
@@ -61,7 +61,7 @@ def _parse(path: str) -> ET.Element:
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as e:
-        raise MimicKitError("{}: not valid XML ({})".format(path, e))
+        raise MimicKitError("{}: not valid XML ({})".format(path, e)) from e
     if root.tag != "robot":
         raise MimicKitError("{}: expected a URDF with a <robot> root element, found <{}>".format(path, root.tag))
     return root
@@ -131,28 +131,39 @@ def _mass(link: ET.Element) -> float:
         return 0.0
 
 
+def _joints_by_link(robot: ET.Element, end: str) -> List[Tuple[ET.Element, Optional[str]]]:
+    """Each joint that has an ``end`` (``parent`` or ``child``) element, with the link it names."""
+    found = []
+    for joint in robot.findall("joint"):
+        element = joint.find(end)
+        if element is not None:
+            found.append((joint, element.get("link")))
+    return found
+
+
 def _root_links(robot: ET.Element) -> List[ET.Element]:
-    children = {j.find("child").get("link") for j in robot.findall("joint") if j.find("child") is not None}
+    children = {link for _, link in _joints_by_link(robot, "child")}
     return [link for link in robot.findall("link") if link.get("name") not in children]
 
 
-def _strip_massless_root(robot: ET.Element, path: str) -> List[str]:
-    """Remove massless root links welded (fixed/floating) to a single child; return their names."""
-    removed = []
+def _strip_massless_root(robot: ET.Element, path: str) -> None:
+    """Remove massless root links welded (fixed/floating) to a single child.
+
+    Raises:
+        MimicKitError: the robot has no root link or several.
+    """
     while True:
         roots = _root_links(robot)
         if len(roots) != 1:
             raise MimicKitError("{}: expected one root link (a link that is no joint's child), found {}".format(
-                path, ", ".join(r.get("name") for r in roots) or "none"))
+                path, ", ".join(r.get("name", "<unnamed>") for r in roots) or "none"))
         root = roots[0]
         name = root.get("name")
-        joints = [j for j in robot.findall("joint") if j.find("parent") is not None
-                  and j.find("parent").get("link") == name]
+        joints = [joint for joint, parent in _joints_by_link(robot, "parent") if parent == name]
         if _mass(root) > _MASSLESS or len(joints) != 1 or joints[0].get("type") not in ROOT_JOINT_TYPES:
-            return removed
+            return
         robot.remove(root)
         robot.remove(joints[0])
-        removed.append(name)
 
 
 def _check_joints(robot: ET.Element, path: str) -> Dict[str, Dict[str, float]]:
@@ -161,9 +172,9 @@ def _check_joints(robot: ET.Element, path: str) -> Dict[str, Dict[str, float]]:
     Returns ``{joint name: {"effort": N·m or N, "lower": rad or m, "upper": ...}}`` with the
     attributes present (``lower``/``upper`` are left out for ``continuous`` joints).
     """
-    limits = {}
+    limits: Dict[str, Dict[str, float]] = {}
     for joint in robot.findall("joint"):
-        name, jtype = joint.get("name"), joint.get("type")
+        name, jtype = joint.get("name", ""), joint.get("type")  # URDF requires a name
         if jtype not in JOINT_TYPES:
             raise MimicKitError("{}: joint '{}' has type '{}'; expected one of {}".format(
                 path, name, jtype, ", ".join(JOINT_TYPES)))
@@ -176,12 +187,13 @@ def _check_joints(robot: ET.Element, path: str) -> Dict[str, Dict[str, float]]:
         limit = joint.find("limit")
         keys = ("effort",) if jtype == "continuous" else ("effort", "lower", "upper")
         for key in keys:
-            if limit is not None and limit.get(key) is not None:
+            value = limit.get(key) if limit is not None else None
+            if value is not None:
                 try:
-                    limits[name][key] = float(limit.get(key))
-                except ValueError:
+                    limits[name][key] = float(value)
+                except ValueError as e:
                     raise MimicKitError("{}: joint '{}': <limit {}=...> is not a number: {!r}".format(
-                        path, name, key, limit.get(key)))
+                        path, name, key, value)) from e
     if not limits:
         raise MimicKitError("{}: no movable joint (revolute, continuous or prismatic); a character needs at "
                             "least one".format(path))
@@ -229,7 +241,8 @@ def load_urdf_spec(path: str, kp: float, kd: float) -> mujoco.MjSpec:
     try:
         spec = mujoco.MjSpec.from_string(ET.tostring(robot, encoding="unicode"))
     except Exception as e:  # mujoco raises ValueError with the parser's message
-        raise MimicKitError("{}: MuJoCo could not read the URDF: {}".format(path, str(e).replace("\n", " ")))
+        raise MimicKitError("{}: MuJoCo could not read the URDF: {}".format(
+            path, str(e).replace("\n", " "))) from e
 
     root = spec.worldbody.first_body()
     names = {j.name for j in spec.joints}

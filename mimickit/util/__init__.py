@@ -1,0 +1,1 @@
+"""Helpers shared by every layer: quaternions, configs, errors, registries, arguments, files, video."""

@@ -35,7 +35,8 @@ class RunArgs:
     arg_file: Optional[str] = _flag(None, "file of more flags; the command line wins over it")
     mode: str = _flag("train", "what to run (export: write policy.onnx, policy.pt and policy.json to out_dir)",
                       choices=("train", "test", "export"))
-    engine_config: Optional[str] = _flag(None, "engine YAML (simulator, timestep), e.g. data/engines/mujoco_engine.yaml")
+    engine_config: Optional[str] = _flag(None, "engine YAML (simulator, timestep), "
+                                               "e.g. data/engines/mujoco_engine.yaml")
     env_config: Optional[str] = _flag(None, "environment YAML (character, motion, rewards), under data/envs/")
     agent_config: Optional[str] = _flag(None, "agent YAML (learning algorithm and its settings), under data/agents/")
     num_envs: int = _flag(1, "number of environments simulated in parallel", min_value=1)
@@ -46,7 +47,8 @@ class RunArgs:
     out_dir: str = _flag("output/", "folder for the model, logs, config copies and video")
     model_file: Optional[str] = _flag(None, "model to load (test, export: the policy; train: a warm start)")
     motion_file: Optional[str] = _flag(None, "motion or motion list; overrides the env config's motion_file")
-    max_samples: Optional[int] = _flag(None, "train: stop after this many environment steps (default: the agent's own limit)", min_value=1)
+    max_samples: Optional[int] = _flag(None, "train: stop after this many environment steps "
+                                             "(default: the agent's own limit)", min_value=1)
     rand_seed: Optional[int] = _flag(None, "seed for torch, numpy and random (default: not seeded)")
     test_episodes: int = _flag(10, "test: number of episodes to run", min_value=1)
     resume: bool = _flag(False, "train: continue from --model_file, or <out_dir>/model.pt when not given")
@@ -108,14 +110,14 @@ def _convert(name: str, raw: str, where: str) -> Any:
     if tp is int:
         try:
             value = int(raw)
-        except ValueError:
+        except ValueError as not_int:
             # Sample counts are often written 1e9; accept that when it is a whole number.
             try:
                 as_float = float(raw)
-            except ValueError:
-                raise bad()
+            except ValueError as not_float:
+                raise bad() from not_float
             if not math.isfinite(as_float) or not as_float.is_integer():
-                raise bad()
+                raise bad() from not_int
             value = int(as_float)
         if meta["min"] is not None and value < meta["min"]:
             raise bad()
@@ -141,17 +143,17 @@ def _read_arg_file(path: str) -> List[Tuple[str, str]]:
     try:
         with open(path, "r") as f:
             lines = f.read().splitlines()
-    except FileNotFoundError:
-        raise MimicKitError("--arg_file: file not found: {}".format(path))
+    except FileNotFoundError as e:
+        raise MimicKitError("--arg_file: file not found: {}".format(path)) from e
     except OSError as e:
-        raise MimicKitError("--arg_file: cannot read {}: {}".format(path, e.strerror))
-    tokens = []
+        raise MimicKitError("--arg_file: cannot read {}: {}".format(path, e.strerror)) from e
+    tokens: List[Tuple[str, str]] = []
     for line_no, line in enumerate(lines, start=1):
         where = "{} line {}".format(path, line_no)
         try:
             words = shlex.split(line, comments=True)
         except ValueError as e:
-            raise MimicKitError("{}: {} (values are quoted with shell rules)".format(where, e))
+            raise MimicKitError("{}: {} (values are quoted with shell rules)".format(where, e)) from e
         tokens.extend((w, where) for w in words)
     return tokens
 

@@ -9,10 +9,11 @@ from typing import IO, Iterator
 
 @contextlib.contextmanager
 def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file next to ``path`` for writing; on success flush it to disk and
-    rename it over ``path`` (creating the folder if needed); on an exception remove it.
+    """Write ``path`` through a temporary file next to it, opened with ``mode``.
 
-    The file gets the permissions a plain ``open`` would give it (0666 less the umask).
+    On success the temporary file is flushed to disk and renamed over ``path`` (creating the
+    folder if needed); on an exception it is removed and ``path`` is left as it was. The file
+    gets the permissions a plain ``open`` would give it (0666 less the umask).
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)

@@ -25,7 +25,7 @@ def load_yaml(path: str) -> Dict[str, Any]:
             data = yaml.safe_load(f)
         except yaml.YAMLError as e:
             raise MimicKitError("{}: not valid YAML ({})".format(
-                path, str(e).replace("\n", " ")))
+                path, str(e).replace("\n", " "))) from e
     if data is None:
         data = {}
     if not isinstance(data, dict):

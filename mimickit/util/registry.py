@@ -70,7 +70,7 @@ class Registry:
                 importlib.import_module(self.modules[name])
             except ImportError as e:
                 raise MimicKitError("{}: key '{}': the {} '{}' cannot be loaded here: {}".format(
-                    config_file, self.key, self.kind, name, e))
+                    config_file, self.key, self.kind, name, e)) from e
             if name not in self.classes:
                 raise ValueError("module {} does not register {} '{}'".format(self.modules[name], self.kind, name))
         return self.classes[name]

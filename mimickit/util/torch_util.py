@@ -51,6 +51,7 @@ def quat_conjugate(q: Tensor) -> Tensor:
 
 
 def quat_normalize(q: Tensor) -> Tensor:
+    """``q`` ``[..., 4]`` scaled to unit norm (a zero quaternion stays zero)."""
     return q / q.norm(dim=-1, keepdim=True).clamp_min(EPS)
 
 
