@@ -34,6 +34,7 @@ from train_throughput import ENV, REPO, best_rates, split_percent, synchronize
 
 from mimickit.envs.env_builder import build_env
 from mimickit.learning.agent_builder import build_agent
+from mimickit.learning.runner import Runner
 
 ENGINE = os.path.join(REPO, "data/engines/mujoco_warp_engine.yaml")
 AGENT = os.path.join(REPO, "data/agents/deepmimic_humanoid_ppo_gpu_agent.yaml")
@@ -116,18 +117,18 @@ def main():
     best_training = 0.0
     for num_envs in args.num_envs:
         env = build_env(ENV, args.engine_config, num_envs, device, False)
-        agent = build_agent(args.agent_config, env, device)
-        best_env, best_train, best_split = best_rates(env, agent, args.iters, args.trials)
+        runner = Runner(build_agent(args.agent_config, env, device), env, device)
+        best_env, best_train, best_split = best_rates(runner, args.iters, args.trials)
         raw = float("nan")  # the raw reference exists for mujoco_warp engines only
         if hasattr(env.engine, "warp_data"):
-            raw = raw_warp_rate(env.engine, agent.config.steps_per_iter * args.iters, args.trials)
+            raw = raw_warp_rate(env.engine, runner.agent.config.steps_per_iter * args.iters, args.trials)
         synchronize(device)
         print("{:>6} {:>12.0f} {:>12.0f} {:>8.3f} {:>12.0f} {:>9.3f} {:>7.1f} {:>9.1f} {:>9.1f}".format(
             num_envs, best_env, best_train, best_train / best_env, raw, best_env / raw, *split_percent(best_split)),
             flush=True)
         best_training = max(best_training, best_train)
         env.close()
-        del agent, env
+        del runner, env
         if device != "cpu":
             torch.cuda.empty_cache()
     if device == "cpu":

@@ -5,7 +5,7 @@ env count in one run:
 
 - env only: ``env.step`` with random actions in the action space and ``env.reset`` of
   the envs that ended, ``steps_per_iter`` steps per round, as the rollout does;
-- training: ``agent.train_iter()`` of PPO (data/agents/deepmimic_humanoid_ppo_agent.yaml):
+- training: ``Runner.train_iter()`` of PPO (data/agents/deepmimic_humanoid_ppo_agent.yaml):
   rollout (env + policy inference) and the PPO update, with the time split that the
   agent reports (``time_env_s``, ``time_policy_s``, ``time_update_s``).
 
@@ -24,6 +24,7 @@ import torch
 from mimickit.envs.base_env import DoneFlags
 from mimickit.envs.env_builder import build_env
 from mimickit.learning.agent_builder import build_agent
+from mimickit.learning.runner import Runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGINE = os.path.join(REPO, "data/engines/mujoco_engine.yaml")
@@ -54,34 +55,34 @@ def env_only_rate(env, num_steps):
     return num_steps * env.num_envs / (time.perf_counter() - start)
 
 
-def train_rate(agent, iters):
+def train_rate(runner, iters):
     """Samples/s of ``iters`` PPO iterations and the mean time split per iteration (s)."""
     split = {"time_env_s": 0.0, "time_policy_s": 0.0, "time_update_s": 0.0}
     start = time.perf_counter()
     for _ in range(iters):
-        info = agent.train_iter()
+        info = runner.train_iter()
         for key in split:
             split[key] += info[key] / iters
-    synchronize(agent.device)
+    synchronize(runner.device)
     elapsed = time.perf_counter() - start
-    return iters * agent.config.steps_per_iter * agent.num_envs / elapsed, split
+    return iters * runner.samples_per_iter / elapsed, split
 
 
-def best_rates(env, agent, iters, trials):
+def best_rates(runner, iters, trials):
     """Best env-only and training samples/s over ``trials`` alternating trials after one
     untimed warm-up of each, and the time split of the best training trial (s per iteration).
 
     Each trial steps the env for ``iters`` PPO iterations' worth of control steps, then
     runs ``iters`` PPO iterations.
     """
-    steps = agent.config.steps_per_iter * iters
-    env_only_rate(env, agent.config.steps_per_iter)
-    agent.train_iter()
+    env, steps_per_iter = runner.env, runner.agent.config.steps_per_iter
+    env_only_rate(env, steps_per_iter)
+    runner.train_iter()
     best_env, best_train, best_split = 0.0, 0.0, None
     for _ in range(trials):
-        best_env = max(best_env, env_only_rate(env, steps))
-        agent._obs = None  # the env was stepped outside the agent: start its episodes anew
-        rate, split = train_rate(agent, iters)
+        best_env = max(best_env, env_only_rate(env, steps_per_iter * iters))
+        runner.restart_episodes()  # the env was stepped outside the runner
+        rate, split = train_rate(runner, iters)
         if rate > best_train:
             best_train, best_split = rate, split
     return best_env, best_train, best_split
@@ -106,8 +107,8 @@ def main():
         "N", "env only/s", "training/s", "ratio", "env %", "policy %", "update %"))
     for num_envs in args.num_envs:
         env = build_env(ENV, ENGINE, num_envs, "cpu", False)
-        agent = build_agent(AGENT, env, "cpu")
-        best_env, best_train, best_split = best_rates(env, agent, args.iters, args.trials)
+        runner = Runner(build_agent(AGENT, env, "cpu"), env, "cpu")
+        best_env, best_train, best_split = best_rates(runner, args.iters, args.trials)
         print("{:>6} {:>12.0f} {:>12.0f} {:>8.3f} {:>10.1f} {:>10.1f} {:>10.1f}".format(
             num_envs, best_env, best_train, best_train / best_env, *split_percent(best_split)))
         env.close()

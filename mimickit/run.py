@@ -18,10 +18,14 @@ import importlib.util
 import shutil
 import signal
 import threading
-from typing import List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from mimickit.util.arg_parser import RunArgs, help_text, parse_args, to_arg_lines
 from mimickit.util.errors import MimicKitError
+
+if TYPE_CHECKING:
+    from mimickit.learning.base_agent import BaseAgent
+    from mimickit.learning.runner import Runner
 
 # Observations of a deterministic rollout on which --mode export checks the exported files.
 EXPORT_CHECK_OBS = 1000
@@ -57,18 +61,18 @@ def _seed(seed: int) -> None:
     seed_generators(seed)
 
 
-def _save_run_config(args: RunArgs) -> None:
+def _save_run_config(args: RunArgs, configs: Dict[str, str]) -> None:
     """Copy the three configs into ``out_dir`` and write ``args.txt`` that reruns the same flags."""
-    copies = [(args.engine_config, "engine.yaml"), (args.env_config, "env.yaml"), (args.agent_config, "agent.yaml")]
-    for src, name in copies:
-        dst = os.path.join(args.out_dir, name)
+    for key, src in configs.items():
+        dst = os.path.join(args.out_dir, key + ".yaml")
         if not (os.path.exists(dst) and os.path.samefile(src, dst)):
             shutil.copyfile(src, dst)
     with open(os.path.join(args.out_dir, "args.txt"), "w") as f:
         f.write(to_arg_lines(args))
 
 
-def _export(args: RunArgs, env, agent, model_file: Optional[str]) -> None:
+def _export(args: RunArgs, configs: Dict[str, str], runner: Runner, agent: BaseAgent,
+            model_file: Optional[str]) -> None:
     """Write the deployment files of ``agent``'s policy into ``out_dir`` and check them.
 
     See :mod:`mimickit.learning.export`; the check compares the files' actions with the
@@ -76,14 +80,11 @@ def _export(args: RunArgs, env, agent, model_file: Optional[str]) -> None:
     """
     from mimickit.learning.export import SIDECAR_FILE, collect_obs, export_policy
     from mimickit.util.config import load_yaml
-    if not hasattr(agent, "build_deploy_policy"):
-        raise MimicKitError("--mode export: agent '{}' ({}) has no policy network to export".format(
-            type(agent).__name__, args.agent_config))
     policy = agent.build_deploy_policy()
-    obs = collect_obs(env, lambda o: policy(o.cpu()).to(o.device), EXPORT_CHECK_OBS)
-    configs = {"engine": args.engine_config, "env": args.env_config, "agent": args.agent_config}
-    sidecar = export_policy(agent, env, args.out_dir, configs, load_yaml(args.env_config)["env_name"],
-                            model_file=model_file, motion_file=args.motion_file, verify_obs=obs)
+    obs = collect_obs(runner.env, lambda o: policy(o.cpu()).to(o.device), EXPORT_CHECK_OBS)
+    sidecar = export_policy(agent, runner.env, args.out_dir, configs, load_yaml(configs["env"])["env_name"],
+                            model_file=model_file, motion_file=args.motion_file, verify_obs=obs,
+                            trained=(runner.iteration, runner.sample_count))
     check = sidecar["verification"]
     for name in (sidecar["files"]["onnx"], sidecar["files"]["torchscript"], SIDECAR_FILE):
         print("wrote " + os.path.join(args.out_dir, name))
@@ -108,9 +109,10 @@ def run(args: RunArgs) -> None:
         MimicKitError: on a missing config or model file, an unusable device or logger,
             missing export packages, or any user mistake found while building.
     """
-    _require_file(args.engine_config, "engine_config", "the engine YAML, e.g. data/engines/mujoco_engine.yaml")
-    _require_file(args.env_config, "env_config", "the environment YAML under data/envs/")
-    _require_file(args.agent_config, "agent_config", "the agent YAML under data/agents/")
+    configs = {"engine": _require_file(args.engine_config, "engine_config",
+                                       "the engine YAML, e.g. data/engines/mujoco_engine.yaml"),
+               "env": _require_file(args.env_config, "env_config", "the environment YAML under data/envs/"),
+               "agent": _require_file(args.agent_config, "agent_config", "the agent YAML under data/agents/")}
     if args.motion_file is not None:
         _require_file(args.motion_file, "motion_file", "a motion file")
     model_file = args.model_file
@@ -136,29 +138,31 @@ def run(args: RunArgs) -> None:
     except OSError as e:
         raise MimicKitError("--out_dir: cannot create {}: {}".format(args.out_dir, e.strerror))
     if args.mode == "train":
-        _save_run_config(args)
+        _save_run_config(args, configs)
 
     # Imported here so that flag errors and --help answer without loading torch.
     from mimickit.envs.env_builder import build_env
     from mimickit.learning.agent_builder import build_agent
     from mimickit.learning.evaluation import write_eval
+    from mimickit.learning.runner import Runner
 
     video_file = os.path.join(args.out_dir, "video.mp4") if args.video else None
     num_envs = 1 if args.mode == "export" else args.num_envs
-    env = build_env(args.env_config, args.engine_config, num_envs, args.device, args.visualize,
+    env = build_env(configs["env"], configs["engine"], num_envs, args.device, args.visualize,
                     motion_file=args.motion_file, video_file=video_file)
     try:
-        agent = build_agent(args.agent_config, env, args.device)
+        agent = build_agent(configs["agent"], env, args.device)
+        runner = Runner(agent, env, args.device)
         if model_file is not None:
-            agent.load(model_file)
+            runner.load(model_file)
         if args.mode == "train":
-            agent.train_model(max_samples=args.max_samples, out_dir=args.out_dir, logger=args.logger)
+            runner.train(max_samples=args.max_samples, out_dir=args.out_dir, logger=args.logger)
         elif args.mode == "export":
-            _export(args, env, agent, model_file)
+            _export(args, configs, runner, agent, model_file)
         else:
             if args.rand_seed is not None:
                 _seed(args.rand_seed)  # the episodes draw the same starts whatever building drew
-            stats = agent.test_model(num_episodes=args.test_episodes)
+            stats = runner.test(num_episodes=args.test_episodes)
             write_eval(stats, os.path.join(args.out_dir, "eval.json"))
     finally:
         env.close()

@@ -12,7 +12,7 @@ import torch
 from mimickit.envs.base_env import BaseEnv, BoxSpace, DoneFlags
 from mimickit.envs import env_builder
 from mimickit.envs.env_builder import ENVS
-from mimickit.learning import agent_builder
+from mimickit.learning import agent_builder, runner
 from mimickit.learning.agent_builder import AGENTS
 from mimickit.run import main
 from mimickit.util.arg_parser import flag_names
@@ -52,13 +52,20 @@ class FakeAgent:
     def __init__(self, config, config_file, env, device):
         CALLS.append(("agent", dict(config=config, env=env, device=device, draw=torch.rand(3))))
 
+
+class FakeRunner:
+    """Records what run.py asks of the runner (the real one is tested in tests/learning)."""
+
+    def __init__(self, agent, env, device):
+        assert isinstance(agent, FakeAgent)
+
     def load(self, path):
         CALLS.append(("load", path))
 
-    def train_model(self, max_samples, out_dir, logger):
+    def train(self, max_samples, out_dir, logger):
         CALLS.append(("train", dict(max_samples=max_samples, out_dir=out_dir, logger=logger)))
 
-    def test_model(self, num_episodes):
+    def test(self, num_episodes):
         CALLS.append(("test", num_episodes))
         return {"mean_return": 1.5, "episodes": num_episodes}
 
@@ -75,6 +82,7 @@ def setup(tmp_path, monkeypatch):
     monkeypatch.setattr(agent_builder.AGENTS, "modules", [])
     monkeypatch.setitem(ENVS.classes, "test_run_fake_env", FakeEnv)
     monkeypatch.setitem(AGENTS.classes, "test_run_fake_agent", FakeAgent)
+    monkeypatch.setattr(runner, "Runner", FakeRunner)
     CALLS.clear()
     engine = tmp_path / "engine.yaml"
     engine.write_text("engine_name: mujoco\n")

@@ -28,6 +28,7 @@ import torch  # noqa: E402
 from mimickit.envs.env_builder import build_env  # noqa: E402
 from mimickit.envs.locomotion_tasks import SteeringTask  # noqa: E402
 from mimickit.learning.agent_builder import build_agent  # noqa: E402
+from mimickit.learning.runner import Runner  # noqa: E402
 from mimickit.util.errors import MimicKitError  # noqa: E402
 
 
@@ -79,7 +80,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not isinstance(task, SteeringTask):
             raise MimicKitError("--env_config {}: expected an env with the steering task".format(args.env_config))
         agent = build_agent(args.agent_config, env, "cpu")
-        agent.load(args.model_file)
+        Runner(agent, env, "cpu").load(args.model_file)
         obs = env.reset()
         columns = {name: [] for name in ("tar_speed", "along", "speed", "facing_err", "style")}
         with torch.no_grad():

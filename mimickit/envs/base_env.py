@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Protocol, Tuple, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -115,3 +115,15 @@ class BaseEnv(abc.ABC):
 
     def close(self) -> None:
         """Release the simulator and any viewer or video writer. Safe to call twice."""
+
+
+@runtime_checkable
+class AMPEnvLike(Protocol):
+    """What an adversarial agent needs of an environment beside :class:`BaseEnv`
+    (:class:`mimickit.envs.amp_env.AMPEnv` has it): AMP observations of the simulation in
+    ``info["amp_obs"]`` of every step (``[num_envs, amp_obs_dim]``) and of the demonstrations."""
+
+    amp_obs_dim: int
+
+    def fetch_demo_amp_obs(self, num_samples: int) -> Tensor:
+        """``[num_samples, amp_obs_dim]`` AMP observations of demonstration clips."""

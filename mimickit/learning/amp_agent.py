@@ -58,13 +58,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from mimickit.envs.base_env import BaseEnv
+from mimickit.envs.base_env import AMPEnvLike, BaseEnv
 from mimickit.learning.agent_builder import register_agent
-from mimickit.learning.base_agent import OptimizerConfig, _check, build_optimizer
+from mimickit.learning.base_agent import OptimizerConfig, build_optimizer, minibatches
 from mimickit.learning.networks import build_network, check_network_name
 from mimickit.learning.normalizer import Normalizer
 from mimickit.learning.ppo_agent import PPOAgent, PPOAgentConfig
 from mimickit.learning.replay_buffer import ReplayBuffer
+from mimickit.learning.runner import check_key
 from mimickit.util.config import from_dict
 from mimickit.util.errors import MimicKitError
 
@@ -185,14 +186,14 @@ class AMPAgentConfig(PPOAgentConfig):
     def validate(self, source: str) -> None:
         super().validate(source)
         check_network_name(self.disc_net, "{}: key 'disc_net'".format(source))
-        _check(self.disc_loss in DISC_LOSSES, source, "disc_loss", self.disc_loss,
+        check_key(self.disc_loss in DISC_LOSSES, source, "disc_loss", self.disc_loss,
                "one of {}".format(", ".join(sorted(DISC_LOSSES))))
         for key in ("disc_epochs", "disc_batch_size", "disc_buffer_size"):
-            _check(getattr(self, key) >= 1, source, key, getattr(self, key), ">= 1")
+            check_key(getattr(self, key) >= 1, source, key, getattr(self, key), ">= 1")
         for key in ("disc_grad_penalty", "disc_logit_reg", "disc_weight_decay", "disc_reward_scale",
                     "task_reward_w", "disc_reward_w"):
-            _check(getattr(self, key) >= 0, source, key, getattr(self, key), ">= 0")
-        _check(0.0 <= self.disc_replay_fraction <= 1.0, source, "disc_replay_fraction",
+            check_key(getattr(self, key) >= 0, source, key, getattr(self, key), ">= 0")
+        check_key(0.0 <= self.disc_replay_fraction <= 1.0, source, "disc_replay_fraction",
                self.disc_replay_fraction, "in [0, 1]")
 
 
@@ -216,13 +217,14 @@ class AMPAgent(PPOAgent):
     NAME = "AMP"
 
     def __init__(self, config: Dict[str, Any], config_file: str, env: BaseEnv, device: str):
-        if not (hasattr(env, "amp_obs_dim") and hasattr(env, "fetch_demo_amp_obs")):
+        if not isinstance(env, AMPEnvLike):
             raise MimicKitError("{}: agent_name AMP needs an environment with AMP observations (env_name: amp), "
                                 "got {}".format(config_file, type(env).__name__))
         cfg = from_dict(AMPAgentConfig, config, config_file)
         ppo_keys = {f.name for f in dataclasses.fields(PPOAgentConfig)}
         super().__init__({k: v for k, v in config.items() if k in ppo_keys}, config_file, env, device)
         self.config = cfg  # type: AMPAgentConfig
+        self.demo_env = env  # type: AMPEnvLike
         self.amp_obs_dim = int(env.amp_obs_dim)
         self.disc = AMPDiscriminator(self.amp_obs_dim, cfg.disc_net, "{}: key 'disc_net'".format(config_file)).to(device)
         self.disc_optimizer = build_optimizer(cfg.disc_optimizer, list(self.disc.parameters()),
@@ -237,7 +239,7 @@ class AMPAgent(PPOAgent):
             raise KeyError("AMP agent: the environment's step() returned no info['amp_obs']")
         self.buffer.record("amp_obs", step, info["amp_obs"].to(self.device))
 
-    def _test_step_metrics(self, info: Dict[str, Any]) -> Dict[str, Tensor]:
+    def test_step_metrics(self, info: Dict[str, Any]) -> Dict[str, Tensor]:
         """Test statistics get the mean style reward (scaled, as in training) per step."""
         return {"style_reward": self.style_reward(info["amp_obs"].to(self.device))}
 
@@ -289,29 +291,35 @@ class AMPAgent(PPOAgent):
         self.buffer.get("reward").copy_(torch.where(valid, reward, torch.zeros_like(reward)))
 
         info = super()._update()
-        agent_obs = amp_obs[valid.flatten()]
-        if len(agent_obs) > 0:
-            info.update(self._update_disc(agent_obs))
-            self.replay_buffer.add(agent_obs)
+        if bool(valid.any()):
+            info.update(self._update_disc(amp_obs, valid.flatten()))
+            self.replay_buffer.add(amp_obs[valid.flatten()])
         info["style_reward"] = float(style[valid].mean()) if bool(valid.any()) else float("nan")
         info["task_reward"] = float(task_reward[valid].mean()) if bool(valid.any()) else float("nan")
         info["disc_lr"] = self.disc_optimizer.param_groups[0]["lr"]
         self.amp_obs_norm.update()
         return info
 
-    def _update_disc(self, agent_obs: Tensor) -> Dict[str, float]:
-        """Train the discriminator on ``agent_obs`` (``[n, amp_obs_dim]`` raw, valid steps)."""
+    def _update_disc(self, amp_obs: Tensor, valid: Tensor) -> Dict[str, float]:
+        """Train the discriminator on the iteration's AMP observations.
+
+        Args:
+            amp_obs: ``[n, amp_obs_dim]`` raw, every step of the iteration.
+            valid: ``[n]`` bool, the steps to learn from (not in failed envs); at least one.
+        """
         cfg = self.config
         sums = {}  # type: Dict[str, Tensor]
         count = 0
-        self.amp_obs_norm.record(agent_obs)
+        self.amp_obs_norm.record(amp_obs[valid])
         for _ in range(cfg.disc_epochs):
-            for batch in torch.randperm(len(agent_obs), device=self.device).split(cfg.disc_batch_size):
-                agent = agent_obs[batch]
+            for batch in minibatches(len(amp_obs), cfg.disc_batch_size, valid):
+                if len(batch) == 0:
+                    continue
+                agent = amp_obs[batch]
                 num_replay = int(round(cfg.disc_replay_fraction * len(batch))) if len(self.replay_buffer) > 0 else 0
                 if num_replay > 0:
                     agent = torch.cat([agent[num_replay:], self.replay_buffer.sample(num_replay)])
-                demo = self.env.fetch_demo_amp_obs(len(batch)).to(self.device)
+                demo = self.demo_env.fetch_demo_amp_obs(len(batch)).to(self.device)
                 self.amp_obs_norm.record(demo)
                 loss, parts = self.disc_loss(self.amp_obs_norm.normalize(demo), self.amp_obs_norm.normalize(agent))
                 self.disc_optimizer.zero_grad(set_to_none=True)

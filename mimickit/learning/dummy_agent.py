@@ -1,41 +1,47 @@
-"""An agent without a policy: zero actions. Drives environments that ignore actions,
-such as the motion viewer, through the same run modes as a learning agent."""
+"""An agent without a policy: it acts with the neutral action and does not learn.
+
+It drives environments that ignore actions, such as the motion viewer, through the same
+runner as a learning agent (test mode only).
+"""
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Tuple
 
 import torch
+from torch import Tensor
 
 from mimickit.envs.base_env import BaseEnv
 from mimickit.learning.agent_builder import register_agent
-from mimickit.learning.evaluation import run_test_episodes
+from mimickit.learning.base_agent import BaseAgent, BaseAgentConfig
 from mimickit.util.config import from_dict
 from mimickit.util.errors import MimicKitError
 
 
-@dataclasses.dataclass
-class DummyAgentConfig:
-    pass
+@register_agent("DUMMY")
+class DummyAgent(BaseAgent):
+    """Acts with zeros in normalised units, i.e. the action space's neutral action; refuses to train or load.
 
+    Args:
+        config: the agent YAML mapping without ``agent_name`` (the :class:`BaseAgentConfig` keys).
+        config_file: its path, for messages.
+        env: the environments.
+        device: torch device.
+    """
 
-@register_agent("dummy")
-class DummyAgent:
-    """Acts with zeros; ``train_model`` is refused, ``test_model`` plays episodes."""
+    NAME = "DUMMY"
+    TRAINS = False
 
     def __init__(self, config: Dict[str, Any], config_file: str, env: BaseEnv, device: str):
-        from_dict(DummyAgentConfig, config, config_file)
-        self.env = env
-        self._action_dim = env.get_action_space().shape[0]
+        super().__init__(from_dict(BaseAgentConfig, config, config_file), config_file, env, device)
 
-    def load(self, path: str) -> None:
-        raise MimicKitError("--model_file {}: the dummy agent has no model to load".format(path))
+    def _act(self, norm_obs: Tensor, deterministic: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        return torch.zeros(norm_obs.shape[0], self.action_dim, device=norm_obs.device), {}
 
-    def train_model(self, max_samples: Optional[int], out_dir: str, logger: str) -> None:
+    def _update(self) -> Dict[str, float]:
         raise MimicKitError("--mode train: the dummy agent does not learn; use --mode test")
 
-    def test_model(self, num_episodes: int) -> Dict[str, float]:
-        """Play ``num_episodes`` episodes with zero actions; see :func:`run_test_episodes`."""
-        def act(obs):
-            return torch.zeros(obs.shape[0], self._action_dim, device=obs.device)
-        return run_test_episodes(self.env, act, num_episodes)
+    def _model_state(self) -> Dict[str, Any]:
+        return {}
+
+    def _load_model_state(self, checkpoint: Dict[str, Any]) -> None:
+        raise MimicKitError("the dummy agent has no model to load")

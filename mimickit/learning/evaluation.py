@@ -29,8 +29,8 @@ def seed_generators(seed: int) -> None:
 
 def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episodes: int,
                       seed: Optional[int] = None,
-                      step_metrics: Optional[Callable[[Dict[str, Any]], Dict[str, Tensor]]] = None
-                      ) -> Dict[str, float]:
+                      step_metrics: Optional[Callable[[Dict[str, Any]], Dict[str, Tensor]]] = None,
+                      on_reset: Optional[Callable[[Tensor], None]] = None) -> Dict[str, float]:
     """Run ``num_episodes`` episodes with ``act(obs [num_envs, obs_dim]) -> [num_envs, action_dim]``.
 
     Each env runs its fixed share of the episodes (:func:`episode_shares`) and the loop
@@ -38,7 +38,8 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
     Episodes an env runs beyond its share are discarded. With ``seed``, the random
     generators are seeded (:func:`seed_generators`) right before the first reset, so the
     same environment with the same ``num_envs`` and seed starts the same episodes,
-    whatever drew random numbers before (e.g. building a network).
+    whatever drew random numbers before (e.g. building a network). ``on_reset(env_ids)``
+    (long ``[k]``) is called after every reset, the first (all envs) included.
 
     Returns:
         ``mean_return``, ``mean_ep_len`` (control steps), ``num_eps`` and ``success_rate``
@@ -57,6 +58,8 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
     if seed is not None:
         seed_generators(seed)
     obs = env.reset()
+    if on_reset is not None:
+        on_reset(torch.arange(env.num_envs, device=env.device))
     with torch.no_grad():
         while bool((finished < shares).any()):
             obs, reward, done, info = env.step(act(obs))
@@ -82,6 +85,8 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
             for total in error_sums.values():
                 total[env_ids] = 0.0
             obs = env.reset(env_ids)
+            if on_reset is not None and len(env_ids) > 0:
+                on_reset(env_ids)
     means = {name: float(torch.cat(values).mean()) for name, values in episodes.items()}
     stats = {"mean_return": means.pop("return"), "mean_ep_len": means.pop("ep_len"),
              "num_eps": int(sum(len(v) for v in episodes["return"])),

@@ -31,7 +31,7 @@ import logging
 import os
 import shutil
 import warnings
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -40,6 +40,9 @@ from torch import Tensor
 from mimickit.envs.base_env import BaseEnv, DoneFlags
 from mimickit.util.atomic_file import atomic_write
 from mimickit.util.errors import MimicKitError
+
+if TYPE_CHECKING:
+    from mimickit.learning.base_agent import BaseAgent
 
 ONNX_FILE = "policy.onnx"
 TORCHSCRIPT_FILE = "policy.pt"
@@ -170,8 +173,8 @@ def _character_info(env: BaseEnv) -> Dict[str, Any]:
     }
 
 
-def build_sidecar(agent: Any, env: BaseEnv, configs: Dict[str, str], env_name: str,
-                  model_file: Optional[str], motion_file: Optional[str]) -> Dict[str, Any]:
+def build_sidecar(agent: BaseAgent, env: BaseEnv, configs: Dict[str, str], env_name: str,
+                  model_file: Optional[str], motion_file: Optional[str], trained: Tuple[int, int]) -> Dict[str, Any]:
     """The sidecar mapping of ``agent``'s policy on ``env``.
 
     Keys: ``format``, ``version``, ``files`` (``onnx``, ``torchscript``), ``onnx``
@@ -193,6 +196,8 @@ def build_sidecar(agent: Any, env: BaseEnv, configs: Dict[str, str], env_name: s
         env_name: the env config's ``env_name``.
         model_file: the loaded checkpoint, or ``None``.
         motion_file: the ``--motion_file`` override, or ``None``.
+        trained: ``(iteration, sample_count)`` of the model's training
+            (:class:`mimickit.learning.runner.Runner`'s counters).
     """
     space = env.get_action_space()
     scaling = agent.action_scaling
@@ -225,8 +230,8 @@ def build_sidecar(agent: Any, env: BaseEnv, configs: Dict[str, str], env_name: s
     }  # type: Dict[str, Any]
     sidecar.update(char)
     sidecar["env"] = {"env_name": env_name, "motion_file": motion_file}
-    sidecar["source"] = {"model_file": model_file, "agent_name": agent.NAME, "iteration": agent.iteration,
-                         "sample_count": agent.sample_count, "torch_version": torch.__version__}
+    sidecar["source"] = {"model_file": model_file, "agent_name": agent.NAME, "iteration": trained[0],
+                         "sample_count": trained[1], "torch_version": torch.__version__}
     sidecar["configs"] = {key: {"file": CONFIG_FILES[key], "source": path, "sha256": file_sha256(path)}
                           for key, path in configs.items()}
     return sidecar
@@ -295,15 +300,15 @@ def verify_export(policy: DeployPolicy, out_dir: str, obs: Tensor) -> Dict[str, 
             "max_abs_err_torchscript": float((ts_action - expected).abs().max())}
 
 
-def export_policy(agent: Any, env: BaseEnv, out_dir: str, configs: Dict[str, str], env_name: str,
+def export_policy(agent: BaseAgent, env: BaseEnv, out_dir: str, configs: Dict[str, str], env_name: str,
                   model_file: Optional[str] = None, motion_file: Optional[str] = None,
-                  verify_obs: Optional[Tensor] = None) -> Dict[str, Any]:
+                  verify_obs: Optional[Tensor] = None, trained: Tuple[int, int] = (0, 0)) -> Dict[str, Any]:
     """Write ``policy.onnx``, ``policy.pt``, ``policy.json`` and the config copies to ``out_dir``.
 
     Args:
         agent: a :class:`mimickit.learning.base_agent.BaseAgent` with its model loaded.
         env: the environment it acts in (for the layout, action space, dofs and gains).
-        configs, env_name, model_file, motion_file: see :func:`build_sidecar`.
+        configs, env_name, model_file, motion_file, trained: see :func:`build_sidecar`.
         verify_obs: ``[n, obs_dim]`` raw observations (e.g. :func:`collect_obs`); when
             given, the files' outputs are compared with the torch policy's on them and
             the result is stored in the sidecar under ``verification``.
@@ -317,7 +322,7 @@ def export_policy(agent: Any, env: BaseEnv, out_dir: str, configs: Dict[str, str
     check_export_packages()
     policy = agent.build_deploy_policy()
     os.makedirs(out_dir, exist_ok=True)
-    sidecar = build_sidecar(agent, env, configs, env_name, model_file, motion_file)
+    sidecar = build_sidecar(agent, env, configs, env_name, model_file, motion_file, trained)
     example = verify_obs[:2] if verify_obs is not None else torch.zeros(2, agent.obs_dim)
     write_onnx(policy, example, os.path.join(out_dir, ONNX_FILE))
     write_torchscript(policy, os.path.join(out_dir, TORCHSCRIPT_FILE))

@@ -33,10 +33,11 @@ from torch import Tensor
 
 from mimickit.envs.base_env import BaseEnv, DoneFlags
 from mimickit.learning.agent_builder import register_agent
-from mimickit.learning.base_agent import BaseAgent, BaseAgentConfig, OptimizerConfig, _check, build_optimizer
+from mimickit.learning.base_agent import BaseAgent, BaseAgentConfig, OptimizerConfig, build_optimizer, minibatches
 from mimickit.learning.distributions import DiagGaussian
 from mimickit.learning.networks import check_network_name
 from mimickit.learning.ppo_model import PPOModel
+from mimickit.learning.runner import check_key
 from mimickit.util.config import from_dict
 
 
@@ -84,16 +85,16 @@ class PPOAgentConfig(BaseAgentConfig):
         super().validate(source)
         check_network_name(self.actor_net, "{}: key 'actor_net'".format(source))
         check_network_name(self.critic_net, "{}: key 'critic_net'".format(source))
-        _check(self.action_std > 0, source, "action_std", self.action_std, "> 0")
-        _check(0.0 <= self.td_lambda <= 1.0, source, "td_lambda", self.td_lambda, "in [0, 1]")
-        _check(self.ppo_clip_ratio > 0, source, "ppo_clip_ratio", self.ppo_clip_ratio, "> 0")
+        check_key(self.action_std > 0, source, "action_std", self.action_std, "> 0")
+        check_key(0.0 <= self.td_lambda <= 1.0, source, "td_lambda", self.td_lambda, "in [0, 1]")
+        check_key(self.ppo_clip_ratio > 0, source, "ppo_clip_ratio", self.ppo_clip_ratio, "> 0")
         for key in ("actor_epochs", "critic_epochs", "actor_batch_size", "critic_batch_size"):
-            _check(getattr(self, key) >= 1, source, key, getattr(self, key), ">= 1")
-        _check(self.adv_clip > 0, source, "adv_clip", self.adv_clip, "> 0")
+            check_key(getattr(self, key) >= 1, source, key, getattr(self, key), ">= 1")
+        check_key(self.adv_clip > 0, source, "adv_clip", self.adv_clip, "> 0")
         for key in ("action_bound_weight", "entropy_weight", "action_reg_weight"):
-            _check(getattr(self, key) >= 0, source, key, getattr(self, key), ">= 0")
+            check_key(getattr(self, key) >= 0, source, key, getattr(self, key), ">= 0")
         if self.max_grad_norm is not None:
-            _check(self.max_grad_norm > 0, source, "max_grad_norm", self.max_grad_norm, "> 0 or null")
+            check_key(self.max_grad_norm > 0, source, "max_grad_norm", self.max_grad_norm, "> 0 or null")
 
 
 def compute_gae(reward: Tensor, value: Tensor, next_value: Tensor, done: Tensor, discount: float,
@@ -269,32 +270,37 @@ class PPOAgent(BaseAgent):
             advantage = compute_gae(self.buffer.get("reward"), value, next_value, self.buffer.get("done"),
                                     cfg.discount, cfg.td_lambda, valid)
             target = advantage + value
-        keep = valid.flatten().nonzero(as_tuple=False).flatten()
-        norm_obs = norm_obs[keep]
-        action = self.buffer.get_flat("action")[keep]
-        old_logp = self.buffer.get_flat("logp")[keep]
-        target = target.flatten()[keep]
+        valid = valid.flatten()
+        num_valid = int(valid.sum())
+        action = self.buffer.get_flat("action")
+        old_logp = self.buffer.get_flat("logp")
+        target = target.flatten()
+        norm_adv = torch.zeros_like(target)
         sums = {}  # type: Dict[str, Tensor]
         counts = {"actor": 0, "critic": 0}
-        if len(keep) > 0:
-            norm_adv = normalize_advantages(advantage.flatten()[keep], cfg.adv_clip)
-            actor_params = self.model.actor_parameters()
-            for _ in range(cfg.actor_epochs):
-                for batch in torch.randperm(len(keep), device=self.device).split(cfg.actor_batch_size):
-                    loss, parts = self.actor_loss(self.model.actor(norm_obs[batch]), action[batch],
-                                                  old_logp[batch], norm_adv[batch])
-                    self._step(self.actor_optimizer, loss, actor_params)
-                    parts["actor_loss"] = loss.detach()
-                    for key, val in parts.items():
-                        sums[key] = sums.get(key, 0.0) + val
-                    counts["actor"] += 1
-            critic_params = self.model.critic_parameters()
-            for _ in range(cfg.critic_epochs):
-                for batch in torch.randperm(len(keep), device=self.device).split(cfg.critic_batch_size):
-                    loss = F.mse_loss(self.model.critic(norm_obs[batch]), target[batch])
-                    self._step(self.critic_optimizer, loss, critic_params)
-                    sums["critic_loss"] = sums.get("critic_loss", 0.0) + loss.detach()
-                    counts["critic"] += 1
+        if num_valid > 0:
+            norm_adv[valid] = normalize_advantages(advantage.flatten()[valid], cfg.adv_clip)
+        actor_params = self.model.actor_parameters()
+        for _ in range(cfg.actor_epochs):
+            for batch in minibatches(len(valid), cfg.actor_batch_size, valid):
+                if len(batch) == 0:
+                    continue
+                loss, parts = self.actor_loss(self.model.actor(norm_obs[batch]), action[batch],
+                                              old_logp[batch], norm_adv[batch])
+                self._step(self.actor_optimizer, loss, actor_params)
+                parts["actor_loss"] = loss.detach()
+                for key, val in parts.items():
+                    sums[key] = sums.get(key, 0.0) + val
+                counts["actor"] += 1
+        critic_params = self.model.critic_parameters()
+        for _ in range(cfg.critic_epochs):
+            for batch in minibatches(len(valid), cfg.critic_batch_size, valid):
+                if len(batch) == 0:
+                    continue
+                loss = F.mse_loss(self.model.critic(norm_obs[batch]), target[batch])
+                self._step(self.critic_optimizer, loss, critic_params)
+                sums["critic_loss"] = sums.get("critic_loss", 0.0) + loss.detach()
+                counts["critic"] += 1
         keys = ("actor_loss", "surrogate_loss", "bound_loss", "action_reg_loss", "entropy", "clip_frac",
                 "approx_kl", "critic_loss")
         info = {}  # type: Dict[str, float]
@@ -302,7 +308,7 @@ class PPOAgent(BaseAgent):
             count = counts["critic" if key == "critic_loss" else "actor"]
             info[key] = float(sums[key]) / count if count else float("nan")
         info["action_std"] = float(self.model.actor_head.log_std.detach().exp().mean())
-        info["value_target_mean"] = float(target.mean()) if len(keep) > 0 else float("nan")
+        info["value_target_mean"] = float(target[valid].mean()) if num_valid > 0 else float("nan")
         info["actor_lr"] = self.actor_optimizer.param_groups[0]["lr"]
         info["critic_lr"] = self.critic_optimizer.param_groups[0]["lr"]
         return info

@@ -6,6 +6,7 @@ import torch
 
 from mimickit.envs.env_builder import build_env
 from mimickit.learning.agent_builder import build_agent
+from mimickit.learning.runner import Runner
 
 ENGINE = "data/engines/mujoco_engine.yaml"
 ENV = "data/envs/deepmimic_humanoid_env.yaml"
@@ -37,17 +38,17 @@ def make(tmp_path, seed):
     agent_file = tmp_path / "agent.yaml"
     agent_file.write_text(AGENT)
     env = build_env(str(env_file), ENGINE, num_envs=NUM_ENVS, device="cpu", visualize=False)
-    return env, build_agent(str(agent_file), env, "cpu")
+    return env, Runner(build_agent(str(agent_file), env, "cpu"), env, "cpu")
 
 
 def test_short_training_improves_return_and_tracking_errors_over_the_untrained_policy(tmp_path):
     """Margins: mean test return at least 1.5x the untrained one, episodes at least 20 %
     longer, and the root rotation and body position errors at least 10 % lower."""
-    env, agent = make(tmp_path, seed=0)
+    env, runner = make(tmp_path, seed=0)
     try:
-        before = agent.test_model(TEST_EPISODES)
-        agent.train_model(max_samples=TRAIN_SAMPLES, out_dir=str(tmp_path / "run"), logger="txt")
-        after = agent.test_model(TEST_EPISODES)
+        before = runner.test(TEST_EPISODES)
+        runner.train(max_samples=TRAIN_SAMPLES, out_dir=str(tmp_path / "run"), logger="txt")
+        after = runner.test(TEST_EPISODES)
     finally:
         env.close()
     print("untrained", before, "\ntrained", after)
@@ -61,9 +62,9 @@ def test_same_seed_gives_identical_first_iteration_losses(tmp_path):
     losses = []
     for run in ("a", "b"):
         (tmp_path / run).mkdir()
-        env, agent = make(tmp_path / run, seed=3)
+        env, runner = make(tmp_path / run, seed=3)
         try:
-            info = agent.train_iter()
+            info = runner.train_iter()
         finally:
             env.close()
         losses.append({k: v for k, v in info.items() if not k.startswith("time_")})

@@ -1,9 +1,10 @@
-"""The PPO agent factory shared by the learning tests (data/agents/ppo_toy_agent.yaml on a point mass)."""
+"""The PPO agent and runner factories shared by the learning tests (data/agents/ppo_toy_agent.yaml on a point mass)."""
 import os
 
 import pytest
 
 from mimickit.learning.ppo_agent import PPOAgent
+from mimickit.learning.runner import Runner
 from mimickit.util.config import load_yaml
 from tests.learning.toy_envs import PointMassEnv
 
@@ -26,4 +27,13 @@ def make_agent():
         config.update(overrides)
         env = env if env is not None else PointMassEnv(num_envs)
         return PPOAgent(config=config, config_file=TOY_AGENT_FILE, env=env, device="cpu")
+    return make
+
+
+@pytest.fixture
+def make_runner(make_agent):
+    """``make_runner(num_envs=16, env=None, **config_overrides) -> Runner`` of a ``make_agent`` agent."""
+    def make(num_envs=16, env=None, **overrides):
+        agent = make_agent(num_envs, env, **overrides)
+        return Runner(agent, agent.env, "cpu")
     return make

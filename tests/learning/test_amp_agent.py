@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mimickit.learning.amp_agent import AMPAgent, bce_style_reward, lsq_style_reward
+from mimickit.learning.runner import Runner
 from mimickit.util.errors import MimicKitError
 from tests.learning.conftest import REPO
 from tests.learning.toy_envs import PointMassEnv
@@ -51,9 +52,10 @@ def make_agent(num_envs=8, env=None, **overrides):
 def test_ppo_trains_on_task_w_times_task_reward_plus_disc_w_times_scaled_style_reward(disc_loss, style_fn):
     torch.manual_seed(0)
     agent = make_agent(disc_loss=disc_loss, task_reward_w=0.3, disc_reward_w=0.7, disc_reward_scale=2.0)
-    agent.train_iter()  # the AMP normaliser now has statistics
+    runner = Runner(agent, agent.env, "cpu")
+    runner.train_iter()  # the AMP normaliser now has statistics
     disc, norm = copy.deepcopy(agent.disc), copy.deepcopy(agent.amp_obs_norm)  # as during the next rollout
-    info = agent.train_iter()
+    info = runner.train_iter()
     buf = agent.buffer
     amp_obs = buf.get("amp_obs")
     torch.testing.assert_close(amp_obs, buf.get("next_obs"))  # the toy's AMP obs is its next obs
@@ -68,6 +70,7 @@ def test_ppo_trains_on_task_w_times_task_reward_plus_disc_w_times_scaled_style_r
 def test_disc_loss_adds_grad_penalty_logit_reg_and_weight_decay_to_the_adversarial_loss():
     torch.manual_seed(1)
     agent = make_agent(disc_grad_penalty=3.0, disc_logit_reg=0.2, disc_weight_decay=0.01)
+    runner = Runner(agent, agent.env, "cpu")
     demo, policy = torch.randn(16, 4), torch.randn(16, 4) + 1.0
     loss, parts = agent.disc_loss(demo, policy)
     linears = [m for m in agent.disc.modules() if isinstance(m, torch.nn.Linear)]
@@ -86,8 +89,9 @@ def test_disc_loss_adds_grad_penalty_logit_reg_and_weight_decay_to_the_adversari
 def test_training_logs_the_discriminator_and_separates_demonstrations_from_the_agent():
     torch.manual_seed(2)
     agent = make_agent(disc_optimizer={"type": "Adam", "learning_rate": 3e-3}, disc_epochs=2)
+    runner = Runner(agent, agent.env, "cpu")
     for _ in range(15):
-        info = agent.train_iter()
+        info = runner.train_iter()
     for key in ("disc_loss", "disc_adv_loss", "disc_grad_penalty", "disc_demo_logit", "disc_agent_logit",
                 "disc_demo_pred", "disc_agent_pred", "style_reward", "task_reward"):
         assert key in info and info[key] == info[key], key  # present and not NaN
@@ -108,7 +112,8 @@ def test_failed_envs_get_zero_reward_and_stay_out_of_the_discriminator():
             return obs, reward, done, dict(info, failed_envs=torch.tensor([1]))
 
     agent = make_agent(env=FailingEnv(4))
-    info = agent.train_iter()
+    runner = Runner(agent, agent.env, "cpu")
+    info = runner.train_iter()
     assert torch.equal(agent.buffer.get("reward")[:, 1], torch.zeros(8))
     assert torch.isfinite(agent.buffer.get("reward")).all()
     assert info["disc_loss"] == info["disc_loss"] and info["style_reward"] == info["style_reward"]
@@ -118,10 +123,12 @@ def test_failed_envs_get_zero_reward_and_stay_out_of_the_discriminator():
 def test_checkpoint_restores_the_discriminator_and_amp_normaliser(tmp_path):
     torch.manual_seed(4)
     agent = make_agent()
-    agent.train_iter()
-    agent.save(str(tmp_path / "model.pt"))
+    runner = Runner(agent, agent.env, "cpu")
+    runner.train_iter()
+    runner.save(str(tmp_path / "model.pt"))
     other = make_agent()
-    other.load(str(tmp_path / "model.pt"))
+    other_runner = Runner(other, other.env, "cpu")
+    other_runner.load(str(tmp_path / "model.pt"))
     for a, b in zip(agent.disc.state_dict().values(), other.disc.state_dict().values()):
         assert torch.equal(a, b)
     torch.testing.assert_close(other.amp_obs_norm.mean, agent.amp_obs_norm.mean)

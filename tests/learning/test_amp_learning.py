@@ -15,6 +15,7 @@ import torch
 from mimickit.envs.base_env import DoneFlags
 from mimickit.envs.env_builder import build_env
 from mimickit.learning.agent_builder import build_agent
+from mimickit.learning.runner import Runner
 
 ENGINE = "data/engines/mujoco_engine.yaml"
 ENV = "data/envs/amp_humanoid_env.yaml"
@@ -32,8 +33,7 @@ def mean_style_reward(agent, env, model_state):
     obs = env.reset()
     with torch.no_grad():
         for _ in range(EVAL_STEPS):
-            action, _ = agent._act(agent.obs_norm.normalize(obs), deterministic=True)
-            obs, _, done, info = env.step(agent.action_scaling.to_env(action))
+            obs, _, done, info = env.step(agent.deterministic_env_action(obs))
             rewards.append(agent.style_reward(info["amp_obs"]))
             ended = (done != DoneFlags.NULL).nonzero(as_tuple=False).flatten()
             if len(ended) > 0:
@@ -50,9 +50,10 @@ def test_short_training_raises_the_style_reward_under_the_final_discriminator():
     env = build_env(ENV, ENGINE, num_envs=NUM_ENVS, device="cpu", visualize=False)
     try:
         agent = build_agent(AGENT, env, "cpu")
+        runner = Runner(agent, agent.env, "cpu")
         untrained = copy.deepcopy(agent.model.state_dict())
         for _ in range(TRAIN_ITERS):
-            info = agent.train_iter()
+            info = runner.train_iter()
         trained = copy.deepcopy(agent.model.state_dict())
         before = mean_style_reward(agent, env, untrained)
         after = mean_style_reward(agent, env, trained)
@@ -85,8 +86,7 @@ def window_rewards(agent, env, model_state):
     style = torch.zeros(env.num_envs)
     with torch.no_grad():
         for _ in range(WINDOW_STEPS):
-            action, _ = agent._act(agent.obs_norm.normalize(obs), deterministic=True)
-            obs, reward, done, info = env.step(agent.action_scaling.to_env(action))
+            obs, reward, done, info = env.step(agent.deterministic_env_action(obs))
             task += torch.where(up, reward, torch.zeros_like(reward))
             style += torch.where(up, agent.style_reward(info["amp_obs"]), torch.zeros_like(reward))
             up &= done == DoneFlags.NULL
@@ -107,9 +107,10 @@ def test_short_training_raises_the_command_tracking_and_style_rewards_of_the_qua
     env = build_env(QUADRUPED_ENV, ENGINE, num_envs=NUM_ENVS, device="cpu", visualize=False)
     try:
         agent = build_agent(COMMAND_AGENT, env, "cpu")
+        runner = Runner(agent, agent.env, "cpu")
         untrained = copy.deepcopy(agent.model.state_dict())
         for _ in range(QUADRUPED_ITERS):
-            agent.train_iter()
+            runner.train_iter()
         trained = copy.deepcopy(agent.model.state_dict())
         task_before, style_before, up_before = window_rewards(agent, env, untrained)
         task_after, style_after, up_after = window_rewards(agent, env, trained)

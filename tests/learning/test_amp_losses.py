@@ -4,8 +4,13 @@ import pytest
 import torch
 from scipy.special import expit
 
-from mimickit.learning.amp_agent import (bce_disc_loss, bce_style_reward, disc_grad_penalty, lsq_disc_loss,
-                                         lsq_style_reward)
+from mimickit.learning.amp_agent import (
+    bce_disc_loss,
+    bce_style_reward,
+    disc_grad_penalty,
+    lsq_disc_loss,
+    lsq_style_reward,
+)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import torch
 from mimickit.envs.env_builder import build_env
 from mimickit.learning.agent_builder import build_agent
 from mimickit.learning.export import collect_obs
+from mimickit.learning.runner import Runner
 from mimickit.run import main
 from tests.learning.tiny_policy import ENGINE, ENV, REPO, tiny_export
 from tests.learning.toy_envs import PointMassEnv
@@ -27,7 +28,7 @@ def agent_env(exported):
     """The tiny model loaded into a PPO agent on 4 humanoid envs, as --mode test builds it."""
     env = build_env(ENV, ENGINE, num_envs=4, device="cpu", visualize=False)
     agent = build_agent(exported["agent"], env, "cpu")
-    agent.load(exported["model"])
+    Runner(agent, env, "cpu").load(exported["model"])
     yield agent, env
     env.close()
 

@@ -6,13 +6,12 @@ import torch
 import torch.nn as nn
 from scipy import stats
 
-from mimickit.envs.base_env import DoneFlags
+from mimickit.envs.base_env import BoxSpace, DoneFlags
 from mimickit.learning.base_agent import ActionScaling, OptimizerConfig, build_optimizer
 from mimickit.learning.distributions import GaussianPolicyHead
 from mimickit.learning.experience_buffer import ExperienceBuffer
 from mimickit.learning.networks import build_network
 from mimickit.learning.return_tracker import ReturnTracker
-from mimickit.envs.base_env import BoxSpace
 from mimickit.util.config import from_dict
 from mimickit.util.errors import MimicKitError
 

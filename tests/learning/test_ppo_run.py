@@ -1,5 +1,6 @@
 """run.py with agent_name PPO: train, resume where it stopped, test the saved model."""
 import json
+
 import numpy as np
 import pytest
 

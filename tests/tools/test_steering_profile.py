@@ -3,6 +3,7 @@ import numpy as np
 
 from mimickit.envs.env_builder import build_env
 from mimickit.learning.agent_builder import build_agent
+from mimickit.learning.runner import Runner
 from tools.steering_profile import binned_means, main
 
 ENV = "data/envs/amp_heading_humanoid_env.yaml"
@@ -29,7 +30,7 @@ def test_binned_means_match_numpy_per_bin():
 def test_profile_runs_on_a_saved_agent(tmp_path, capsys):
     env = build_env(ENV, ENGINE, 2, "cpu", False)
     try:
-        build_agent(AGENT, env, "cpu").save(str(tmp_path / "model.pt"))
+        Runner(build_agent(AGENT, env, "cpu"), env, "cpu").save(str(tmp_path / "model.pt"))
     finally:
         env.close()
     assert main(["--model_file", str(tmp_path / "model.pt"), "--num_envs", "2", "--steps", "5",

@@ -1,0 +1,368 @@
+"""The training and test loop, over any agent that implements :class:`Agent`.
+
+The runner owns what every algorithm shares: the rollout, episode resets and their
+notification, the update call, return statistics, logging, checkpoints and test episodes.
+The agent (PPO, AMP, ...) owns its networks, normalisers, buffers and update; it sees each
+step through :meth:`Agent.record_step` and each episode start through
+:meth:`Agent.on_reset` (so a latent-conditioned agent can redraw its latents there).
+
+One training iteration collects ``steps_per_iter`` control steps from each of the
+``num_envs`` environments, then calls :meth:`Agent.update`. Every ``iters_per_output``
+iterations (and at the last one) the runner runs ``test_episodes`` episodes with the
+deterministic policy, writes a log row and saves ``<out_dir>/model.pt``.
+
+Episode ends and bootstrapping. After ``env.step`` the runner resets the environments
+whose ``done`` is not ``DoneFlags.NULL`` with ``env.reset(env_ids)``. The environment
+contract: the observation returned by ``step`` is that of the state the step reached,
+*before* any reset; it is recorded as ``next_obs``. An episode cut by ``DoneFlags.TIME``
+(time limit) is not a true end, so its last value target bootstraps with ``V(next_obs)``;
+``FAIL`` and ``SUCC`` are terminal states (their value is 0, no bootstrap). A step in an
+env listed in ``info["failed_envs"]`` (the simulation went bad) is recorded as a ``FAIL``
+with reward 0 and ``valid`` false, so the agent leaves it out of its losses; the step
+before it bootstraps from its own ``next_obs``, which was still sound.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import time
+from typing import Any, Dict, List, Optional, Protocol, Tuple
+
+import torch
+from torch import Tensor
+
+from mimickit.envs.base_env import BaseEnv, DoneFlags
+from mimickit.learning.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
+from mimickit.learning.evaluation import run_test_episodes
+from mimickit.learning.logger import ProgressLine, build_logger
+from mimickit.learning.return_tracker import ReturnTracker
+from mimickit.util.errors import MimicKitError
+
+MODEL_FILE = "model.pt"
+INT_MODEL_DIR = "int_models"
+
+
+@dataclasses.dataclass
+class RunnerConfig:
+    """The keys of an agent YAML that drive the loop (defaults here).
+
+    Attributes:
+        max_samples: environment steps to train for when ``--max_samples`` is not given.
+        steps_per_iter: control steps collected from every env per iteration.
+        iters_per_output: iterations between tests, log rows and saves of ``model.pt``.
+        test_episodes: episodes run with the deterministic policy at each output (0: none).
+        save_int_models: also keep ``int_models/model_<iteration>.pt`` at each output.
+    """
+
+    max_samples: int = 100000000
+    steps_per_iter: int = 32
+    iters_per_output: int = 50
+    test_episodes: int = 10
+    save_int_models: bool = False
+
+    def validate(self, source: str) -> None:
+        """Raise :class:`MimicKitError` naming ``source`` and the key on a value out of range."""
+        for key in ("max_samples", "steps_per_iter", "iters_per_output"):
+            check_key(getattr(self, key) >= 1, source, key, getattr(self, key), ">= 1")
+        check_key(self.test_episodes >= 0, source, "test_episodes", self.test_episodes, ">= 0")
+
+
+def check_key(ok: bool, source: str, key: str, value: Any, expected: str) -> None:
+    """Raise :class:`MimicKitError` ``<source>: key '<key>' must be <expected>, got <value>`` unless ``ok``."""
+    if not ok:
+        raise MimicKitError("{}: key '{}' must be {}, got {}".format(source, key, expected, value))
+
+
+@dataclasses.dataclass
+class Transition:
+    """One rollout step of every env, as the runner hands it to :meth:`Agent.record_step`.
+
+    Attributes:
+        obs: ``[num_envs, obs_dim]`` raw observations the actions were chosen from.
+        action: ``[num_envs, action_dim]`` actions in the agent's (normalised) units.
+        extras: what :meth:`Agent.act` returned beside the actions (e.g. ``logp``), ``[num_envs, ...]``.
+        next_obs: ``[num_envs, obs_dim]`` observations of the state the step reached (before any reset).
+        reward: ``[num_envs]``; 0 in failed envs.
+        done: ``[num_envs]`` long :class:`DoneFlags`; ``FAIL`` in failed envs.
+        valid: ``[num_envs]`` bool, false in failed envs (``info["failed_envs"]``).
+        info: the env's ``info`` dict of the step.
+    """
+
+    obs: Tensor
+    action: Tensor
+    extras: Dict[str, Tensor]
+    next_obs: Tensor
+    reward: Tensor
+    done: Tensor
+    valid: Tensor
+    info: Dict[str, Any]
+
+
+class Agent(Protocol):
+    """What the runner needs of an algorithm (:class:`mimickit.learning.base_agent.BaseAgent` implements it).
+
+    Attributes:
+        NAME: the ``agent_name`` it is registered under (checkpoints record it).
+        TRAINS: false for agents that only act (the runner refuses to train them).
+        config: its config; the runner reads the :class:`RunnerConfig` keys.
+    """
+
+    NAME: str
+    TRAINS: bool
+    config: RunnerConfig
+
+    def act(self, obs: Tensor, deterministic: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """``(action [num_envs, action_dim] in the agent's units, extras)`` for raw ``obs`` ``[num_envs, obs_dim]``."""
+
+    def env_action(self, action: Tensor) -> Tensor:
+        """``[num_envs, action_dim]`` agent-unit actions -> the env's units."""
+
+    def deterministic_env_action(self, obs: Tensor) -> Tensor:
+        """``[num_envs, action_dim]`` env actions of the deterministic policy for raw ``obs``."""
+
+    def record_step(self, step: int, transition: Transition) -> None:
+        """Store rollout step ``step`` (0 .. ``steps_per_iter - 1``) of the current iteration."""
+
+    def on_reset(self, env_ids: Tensor) -> None:
+        """Episodes start in ``env_ids`` (long ``[k]``), in training and in test episodes."""
+
+    def update(self) -> Dict[str, float]:
+        """Train on the iteration's steps; return statistics to log."""
+
+    def test_step_metrics(self, info: Dict[str, Any]) -> Dict[str, Tensor]:
+        """Per-step values ``[num_envs]`` added to test statistics, from a step's ``info``."""
+
+    def state_dict(self) -> Dict[str, Any]:
+        """Networks, normalisers and optimiser states, as plain values and tensors."""
+
+    def load_state_dict(self, state: Dict[str, Any], source: str) -> None:
+        """Load :meth:`state_dict`'s content; raise :class:`MimicKitError` naming ``source`` when it does not fit."""
+
+
+class Runner:
+    """Drives ``agent`` on ``env``: train, test, save and load (see the module docstring).
+
+    Args:
+        agent: the algorithm.
+        env: the environments it acts in (the agent's).
+        device: torch device of the agent's networks.
+
+    Attributes:
+        iteration: training iterations done (summed over resumed runs).
+        sample_count: environment steps trained on.
+        wall_time: s since training started (tests and saves included), summed over resumed runs.
+        return_tracker: returns and lengths of the training episodes since the last output.
+    """
+
+    def __init__(self, agent: Agent, env: BaseEnv, device: str):
+        self.agent = agent
+        self.env = env
+        self.device = device
+        self.num_envs = env.num_envs
+        self.return_tracker = ReturnTracker(self.num_envs, device)
+        self.iteration = 0
+        self.sample_count = 0
+        self.wall_time = 0.0
+        self._obs = None  # type: Optional[Tensor]  # current [num_envs, obs_dim]; None: reset all first
+        self._pending_rng = None  # type: Optional[Dict[str, Any]]
+
+    @property
+    def samples_per_iter(self) -> int:
+        """Environment steps per training iteration, ``steps_per_iter * num_envs``."""
+        return self.agent.config.steps_per_iter * self.num_envs
+
+    # ------------------------------------------------------------------ experience
+    def _reset(self, env_ids: Optional[Tensor]) -> Tensor:
+        """Reset ``env_ids`` (None: all), tell the agent, return every env's observation."""
+        obs = self.env.reset(env_ids).to(self.device)
+        self.agent.on_reset(torch.arange(self.num_envs, device=self.device) if env_ids is None else env_ids)
+        return obs
+
+    def rollout(self) -> float:
+        """Collect ``steps_per_iter`` steps of the stochastic policy in every env into the agent.
+
+        Returns:
+            The time (s) spent in the environment's ``step`` and ``reset``.
+        """
+        env_time = 0.0
+        if self._obs is None:
+            self._obs = self._reset(None)
+            self.return_tracker.reset_episodes()
+        fail = torch.full((self.num_envs,), int(DoneFlags.FAIL), dtype=torch.long, device=self.device)
+        for step in range(self.agent.config.steps_per_iter):
+            obs = self._obs
+            with torch.no_grad():
+                action, extras = self.agent.act(obs, deterministic=False)
+            start = time.perf_counter()
+            next_obs, reward, done, info = self.env.step(self.agent.env_action(action))
+            env_time += time.perf_counter() - start
+            next_obs = next_obs.to(self.device)
+            valid = ~_failed_mask(info, self.num_envs, self.device)
+            done = torch.where(valid, done.to(self.device), fail)
+            reward = torch.where(valid, reward.to(self.device), torch.zeros_like(reward, device=self.device))
+            self.agent.record_step(step, Transition(obs, action, extras, next_obs, reward, done, valid, info))
+            self.return_tracker.update(reward, done)
+            ended = (done != DoneFlags.NULL).nonzero(as_tuple=False).flatten()
+            start = time.perf_counter()
+            self._obs = self._reset(ended) if len(ended) > 0 else next_obs
+            env_time += time.perf_counter() - start
+        return env_time
+
+    def train_iter(self) -> Dict[str, float]:
+        """One iteration: :meth:`rollout`, then the agent's update.
+
+        Returns:
+            The agent's update statistics, plus the iteration's time split (s):
+            ``time_env_s`` (env step and reset), ``time_policy_s`` (the rest of the
+            rollout: acting, recording) and ``time_update_s``.
+        """
+        start = time.perf_counter()
+        env_time = self.rollout()
+        rollout_time = time.perf_counter() - start
+        info = self.agent.update()
+        info.update(time_env_s=env_time, time_policy_s=rollout_time - env_time,
+                    time_update_s=time.perf_counter() - start - rollout_time)
+        self.iteration += 1
+        self.sample_count += self.samples_per_iter
+        return info
+
+    def restart_episodes(self) -> None:
+        """Reset every env before the next rollout (after the env was stepped outside the runner)."""
+        self._obs = None
+
+    # ------------------------------------------------------------------ run modes
+    def test(self, num_episodes: int) -> Dict[str, float]:
+        """Run ``num_episodes`` episodes with the deterministic policy (the Gaussian's mean).
+
+        See :func:`mimickit.learning.evaluation.run_test_episodes` (every env finishes its
+        share). Leaves the environments mid-episode, so training resets them all next.
+
+        Returns:
+            ``mean_return``, ``mean_ep_len``, ``num_eps``, ``success_rate``, and the env's
+            and the agent's (:meth:`Agent.test_step_metrics`) per-step values averaged per episode.
+        """
+        self.restart_episodes()
+        return run_test_episodes(self.env, self.agent.deterministic_env_action, num_episodes,
+                                 step_metrics=self.agent.test_step_metrics, on_reset=self.agent.on_reset)
+
+    def train(self, max_samples: Optional[int], out_dir: str, logger: str) -> None:
+        """Train until ``max_samples`` environment steps (``None``: the config's ``max_samples``).
+
+        Every ``iters_per_output`` iterations and at the last one: test, write a log row
+        (``logger``: ``txt``, ``tb`` or ``wandb``) and save ``<out_dir>/model.pt`` (and
+        ``int_models/model_<iteration>.pt`` with ``save_int_models``). A loaded
+        checkpoint's counters, optimiser and random states carry on. On Ctrl-C the model
+        is saved to ``model.pt`` and ``KeyboardInterrupt`` is raised again.
+
+        Raises:
+            MimicKitError: the agent does not learn, or the logger cannot be created.
+        """
+        cfg = self.agent.config
+        if not self.agent.TRAINS:
+            raise MimicKitError("--mode train: agent '{}' does not learn; use --mode test".format(self.agent.NAME))
+        max_samples = cfg.max_samples if max_samples is None else max_samples
+        model_path = os.path.join(out_dir, MODEL_FILE)
+        log = build_logger(logger, out_dir, append=self.iteration > 0,
+                           config={"agent": self.agent.NAME, **dataclasses.asdict(cfg)})
+        if self._pending_rng is not None:
+            set_rng_state(self._pending_rng)
+            self._pending_rng = None
+        progress = ProgressLine(max_samples, self.sample_count)
+        self.return_tracker.reset_stats()
+        infos = []  # type: List[Dict[str, float]]
+        iter_time = 0.0  # s in train_iter since the last output, for samples/s
+        iter_samples = 0
+        run_start, wall_time_before = time.perf_counter(), self.wall_time
+        try:
+            while self.sample_count < max_samples:
+                start = time.perf_counter()
+                infos.append(self.train_iter())
+                iter_time += time.perf_counter() - start
+                iter_samples += self.samples_per_iter
+                progress.update(self.samples_per_iter, self.return_tracker.mean_return(),
+                                self.return_tracker.mean_ep_len())
+                if self.iteration % cfg.iters_per_output == 0 or self.sample_count >= max_samples:
+                    self.wall_time = wall_time_before + time.perf_counter() - run_start
+                    samples_per_s = iter_samples / iter_time if iter_time > 0 else float("nan")
+                    row = self._output_row(infos, samples_per_s)
+                    log.log(row, step=self.sample_count)
+                    progress.summary(self.iteration, self.sample_count, samples_per_s, row["train_return"],
+                                     row["train_ep_len"], row.get("test_return"))
+                    self.save(model_path)
+                    if cfg.save_int_models:
+                        self.save(os.path.join(out_dir, INT_MODEL_DIR, "model_{}.pt".format(self.iteration)))
+                    infos, iter_time, iter_samples = [], 0.0, 0
+                    self.return_tracker.reset_stats()
+        except KeyboardInterrupt:
+            self.wall_time = wall_time_before + time.perf_counter() - run_start
+            self.save(model_path)
+            raise
+        finally:
+            progress.close()
+            log.close()
+
+    def _output_row(self, infos: List[Dict[str, float]], samples_per_s: float) -> Dict[str, float]:
+        """The log row of an output iteration; runs the test episodes."""
+        row = collections.OrderedDict()  # type: Dict[str, float]
+        row["iteration"] = self.iteration
+        row["samples"] = self.sample_count
+        row["wall_time"] = self.wall_time  # s, before this output's test
+        row["samples_per_s"] = samples_per_s  # over the training iterations only
+        row["train_return"] = self.return_tracker.mean_return()
+        row["train_ep_len"] = self.return_tracker.mean_ep_len()
+        row["train_episodes"] = self.return_tracker.num_episodes
+        if self.agent.config.test_episodes > 0:
+            test = self.test(self.agent.config.test_episodes)
+            row["test_return"] = test["mean_return"]
+            row["test_ep_len"] = test["mean_ep_len"]
+        for key in infos[0] if infos else ():
+            row[key] = sum(info[key] for info in infos) / len(infos)
+        return row
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, path: str) -> None:
+        """Write a checkpoint to ``path`` atomically (see :mod:`mimickit.learning.checkpoint`).
+
+        Holds the agent's :meth:`Agent.state_dict`, ``iteration``, ``sample_count``,
+        ``wall_time``, the random states and the agent's config as a dict.
+        """
+        content = {"iteration": self.iteration, "sample_count": self.sample_count, "wall_time": self.wall_time,
+                   "config": dataclasses.asdict(self.agent.config)}  # type: Dict[str, Any]
+        content.update(self.agent.state_dict())
+        save_checkpoint(path, self.agent.NAME, content)
+
+    def load(self, path: str) -> None:
+        """Load a checkpoint saved by :meth:`save`, including counters and optimiser states.
+
+        The random states are restored when :meth:`train` starts (so a resumed run draws
+        what the interrupted one would have; a test run keeps ``--rand_seed``).
+        Hyperparameters come from the current YAML, not the checkpoint.
+
+        Raises:
+            MimicKitError: naming ``path`` when it is missing, truncated, not a checkpoint,
+                saved by another agent, or does not fit this agent (:meth:`Agent.load_state_dict`).
+        """
+        checkpoint = load_checkpoint(path, self.agent.NAME, map_location=self.device)
+        self.agent.load_state_dict(checkpoint, path)
+        try:
+            self.iteration = int(checkpoint["iteration"])
+            self.sample_count = int(checkpoint["sample_count"])
+            self.wall_time = float(checkpoint["wall_time"])
+        except KeyError as e:
+            raise MimicKitError("{}: not a training checkpoint (no '{}')".format(path, e.args[0])) from e
+        self._pending_rng = checkpoint.get("rng")
+        self._obs = None
+
+
+def _failed_mask(info: Dict[str, Any], num_envs: int, device: str) -> Tensor:
+    """``[num_envs]`` bool from ``info["failed_envs"]`` (bool mask or env ids; absent: none)."""
+    failed = info.get("failed_envs") if info else None
+    mask = torch.zeros(num_envs, dtype=torch.bool, device=device)
+    if failed is None:
+        return mask
+    failed = torch.as_tensor(failed, device=device)
+    if failed.dtype == torch.bool:
+        return mask | failed
+    mask[failed.long()] = True
+    return mask
