@@ -1,7 +1,7 @@
 """Isaac Gym engine (``engine_name: isaac_gym``): PhysX on the GPU through Isaac Gym Preview 4.
 
 **Never run here.** Isaac Gym is not on PyPI and needs an NVIDIA GPU; this module is only
-type-checked against the ``isaacgym-stubs`` package (``tests/engines/test_isaac_gym_typecheck.py``,
+type-checked against the ``isaacgym-stubs`` package (``tests/test_type_check.py``,
 mypy), and its pure conversion functions are tested against scipy and MuJoCo. Everything said
 below about Isaac Gym's behaviour comes from its documentation, PhysX's and IsaacGymEnvs'
 source, not from a run.

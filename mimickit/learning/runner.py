@@ -105,12 +105,14 @@ class Agent(Protocol):
     Attributes:
         NAME: the ``agent_name`` it is registered under (checkpoints record it).
         TRAINS: false for agents that only act (the runner refuses to train them).
-        config: its config; the runner reads the :class:`RunnerConfig` keys.
     """
 
     NAME: str
     TRAINS: bool
-    config: RunnerConfig
+
+    @property
+    def config(self) -> RunnerConfig:
+        """Its config; the runner reads the :class:`RunnerConfig` keys."""
 
     def act(self, obs: Tensor, deterministic: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
         """``(action [num_envs, action_dim] in the agent's units, extras)`` for raw ``obs`` ``[num_envs, obs_dim]``."""

@@ -1,7 +1,7 @@
 """The Isaac Gym engine without Isaac Gym: its registry entry, its install error, and its pure
 conversions checked against scipy rotations and MuJoCo's kinematics.
 
-The engine itself cannot run here (no Isaac Gym, no GPU); test_isaac_gym_typecheck.py
+The engine itself cannot run here (no Isaac Gym, no GPU); tests/test_type_check.py
 type-checks it against isaacgym-stubs.
 """
 import importlib.util

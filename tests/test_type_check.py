@@ -1,10 +1,12 @@
-"""The Isaac Gym engine, type-checked with mypy against the isaacgym-stubs package.
+"""The package type-checks with mypy at zero findings, the Isaac Gym engine against the isaacgym-stubs package.
 
-Isaac Gym cannot run here, so this is the check that every ``gymapi`` call exists and
-matches its signature. isaacgym-stubs 1.x cannot be read by mypy as installed (a property
-named ``lambda``, no ``__init__.pyi``); the test copies its ``gymapi.pyi`` into a stub
-package ``isaacgym`` with that one name changed and puts it first on ``MYPYPATH``. The
-settings are ``[tool.mypy]`` in pyproject.toml. Missing stubs or mypy fail the test.
+mypy runs over all of ``mimickit/`` with the settings of ``[tool.mypy]`` in pyproject.toml
+(torch, mujoco and other untyped packages read as Any). Isaac Gym cannot run here, so this
+is also the check that every ``gymapi`` call exists and matches its signature.
+isaacgym-stubs 1.x cannot be read by mypy as installed (a property named ``lambda``, no
+``__init__.pyi``); the test copies its ``gymapi.pyi`` into a stub package ``isaacgym``
+with that one name changed and puts it first on ``MYPYPATH``. Missing stubs or mypy fail
+the test.
 """
 import importlib.metadata
 import re
@@ -13,8 +15,8 @@ from pathlib import Path
 import pytest
 from mypy import api
 
-REPO = Path(__file__).resolve().parents[2]
-MODULE = REPO / "mimickit/engines/isaac_gym_engine.py"
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "mimickit"
 
 BROKEN = '''\
 from isaacgym import gymapi
@@ -53,8 +55,8 @@ def run_mypy(stub_path, cache_dir, monkeypatch, target):
     return stdout + stderr, status
 
 
-def test_isaac_gym_engine_type_checks_against_isaacgym_stubs(stub_path, tmp_path, monkeypatch):
-    output, status = run_mypy(stub_path, tmp_path / "cache", monkeypatch, MODULE)
+def test_the_package_type_checks_with_the_isaac_gym_engine_against_isaacgym_stubs(stub_path, tmp_path, monkeypatch):
+    output, status = run_mypy(stub_path, tmp_path / "cache", monkeypatch, PACKAGE)
     assert status == 0 and "Success: no issues found" in output, output
 
 
