@@ -176,8 +176,8 @@ class IsaacGymEngineConfig(EngineConfig):
     def validate(self, where: str) -> None:
         """The common checks, then each key's range; MimicKitError naming ``where`` and the key."""
         super().validate(where)
-        if not self.env_spacing > 0:
-            raise MimicKitError("{}: key 'env_spacing': expected a positive distance (m), got {}".format(
+        if not 0 < self.env_spacing < float("inf"):
+            raise MimicKitError("{}: key 'env_spacing': expected a finite positive distance (m), got {}".format(
                 where, self.env_spacing))
         if self.graphics_device < -1:
             raise MimicKitError("{}: key 'graphics_device': expected a GPU index or -1 (no rendering), "

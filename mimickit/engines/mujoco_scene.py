@@ -78,11 +78,14 @@ class MujocoSceneConfig(EngineConfig):
     urdf_kd: float = 0.5
 
     def validate(self, where: str) -> None:
-        """The common checks, then ``urdf_kp > 0`` and ``urdf_kd >= 0``; MimicKitError naming ``where``."""
+        """The common checks, then finite ``urdf_kp > 0`` and ``urdf_kd >= 0``; MimicKitError naming the key."""
         super().validate(where)
-        if not self.urdf_kp > 0 or not self.urdf_kd >= 0:
-            raise MimicKitError("{}: keys 'urdf_kp', 'urdf_kd': expected kp > 0 and kd >= 0, got {} and {}".format(
-                where, self.urdf_kp, self.urdf_kd))
+        if not 0 < self.urdf_kp < np.inf:
+            raise MimicKitError("{}: key 'urdf_kp': expected a finite stiffness > 0 (N·m/rad), got {}".format(
+                where, self.urdf_kp))
+        if not 0 <= self.urdf_kd < np.inf:
+            raise MimicKitError("{}: key 'urdf_kd': expected a finite damping >= 0 (N·m·s/rad), got {}".format(
+                where, self.urdf_kd))
 
 
 @dataclasses.dataclass
