@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from mimickit.util import torch_util
-from mimickit.util.errors import MimicKitError, require_file
+from mimickit.util.errors import MimicKitError, one_line, require_file
 
 
 def _euler_xyz_from_matrix(m: Tensor) -> Tensor:
@@ -64,9 +64,8 @@ class KinCharModel:
         require_file(mjcf_path, "character file")
         try:
             model = mujoco.MjModel.from_xml_path(mjcf_path)
-        except ValueError as e:
-            raise MimicKitError("{}: MuJoCo could not compile it ({})".format(
-                mjcf_path, str(e).splitlines()[0])) from e
+        except ValueError as e:  # MuJoCo's parser and compiler message, with the line in the file
+            raise MimicKitError("{}: MuJoCo could not compile it: {}".format(mjcf_path, one_line(str(e)))) from e
         self.file = mjcf_path
         self.device = device
         self._parse(model)

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from mimickit.engines.urdf_character import is_urdf, load_urdf_spec
-from mimickit.util.errors import MimicKitError, require_file
+from mimickit.util.errors import MimicKitError, one_line, require_file
 
 # enum values as ints: MuJoCo's enums do not compare equal to numpy integers
 JNT_FREE = int(mujoco.mjtJoint.mjJNT_FREE)
@@ -116,8 +116,7 @@ def _compile_alone(asset_file: str, urdf_kp: float, urdf_kd: float) -> Tuple[muj
     except MimicKitError:
         raise
     except Exception as e:  # mujoco raises ValueError with the parser's message
-        raise MimicKitError("{}: not a valid MJCF character: {}".format(
-            asset_file, str(e).replace("\n", " "))) from e
+        raise MimicKitError("{}: not a valid MJCF character: {}".format(asset_file, one_line(str(e)))) from e
     return spec, model
 
 

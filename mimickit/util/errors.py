@@ -18,3 +18,12 @@ def require_file(path: str, what: str) -> str:
     if not os.path.isfile(path):
         raise MimicKitError("{} not found: {}".format(what, path))
     return path
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: its lines stripped and joined by spaces (for a library's multi-line message).
+
+    MuJoCo's XML errors end with the place in the file (``Line number=5``,
+    ``Element 'geom', line 5``) on a line of its own: this keeps it.
+    """
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())

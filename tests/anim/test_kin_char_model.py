@@ -164,3 +164,37 @@ def test_keyframe_outside_the_joint_range_raises_naming_the_dof(tmp_path):
     path.write_text(bad)
     with pytest.raises(MimicKitError, match="FL_calf_joint"):
         KinCharModel(str(path))
+
+
+# line 5 holds the unclosed <geom> tag
+UNCLOSED_TAG_XML = """<mujoco>
+  <worldbody>
+    <body name="root">
+      <freejoint/>
+      <geom size="0.1"
+    </body>
+  </worldbody>
+</mujoco>
+"""
+
+
+def test_mjcf_syntax_error_keeps_mujocos_message_and_line_number(tmp_path):
+    xml = tmp_path / "broken.xml"
+    xml.write_text(UNCLOSED_TAG_XML)
+    with pytest.raises(ValueError) as mujoco_error:
+        mujoco.MjModel.from_xml_path(str(xml))
+    with pytest.raises(MimicKitError) as error:
+        KinCharModel(str(xml))
+    message = str(error.value)
+    assert str(xml) in message and "\n" not in message
+    assert " ".join(str(mujoco_error.value).split()) in message  # MuJoCo's text, line number included
+    assert "Line number=5" in message
+
+
+def test_mjcf_schema_error_keeps_the_element_and_line(tmp_path):
+    xml = tmp_path / "typo.xml"
+    xml.write_text(UNCLOSED_TAG_XML.replace('size="0.1"\n', 'size="0.1" colour="red"/>\n'))
+    with pytest.raises(MimicKitError) as error:
+        KinCharModel(str(xml))
+    message = str(error.value)
+    assert str(xml) in message and "'colour'" in message and "Element 'geom', line 5" in message

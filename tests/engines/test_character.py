@@ -113,3 +113,13 @@ def test_second_root_body_is_refused(tmp_path):
         "</worldbody>", '<body name="other"><geom size="0.1"/></body></worldbody>')
     with pytest.raises(MimicKitError, match="expected a single root body, found also 'other'"):
         load_character(_write(tmp_path, text), "robot", False, "pos", urdf_kp=0.0, urdf_kd=0.0)
+
+
+def test_mjcf_syntax_error_keeps_mujocos_line_number(tmp_path):
+    path = _write(tmp_path, TWO_LINK.format(actuators=POSITION_ACTUATORS).replace(
+        '<geom type="box" size="0.1 0.1 0.1"/>', '<geom type="box" size="0.1 0.1 0.1"'))
+    with pytest.raises(MimicKitError) as error:
+        load_character(path, "char", False, "pos", 20.0, 0.5)
+    message = str(error.value)
+    assert path in message and "\n" not in message
+    assert "XML parse error" in message and "Line number=" in message
