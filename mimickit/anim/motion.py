@@ -13,6 +13,7 @@ numpy arrays, e.g. the commanded root velocity of a generated gait.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -25,6 +26,8 @@ FORMAT_VERSION = 1
 ROOT_COLUMNS = ["root_pos_x", "root_pos_y", "root_pos_z",
                 "root_rot_exp_x", "root_rot_exp_y", "root_rot_exp_z"]
 _EXTRA_PREFIX = "extra__"
+_NPY_SIGNATURE = b"\x93NUMPY"
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive
 
 
 class Motion:
@@ -114,23 +117,57 @@ class Motion:
     def load(cls, path: str) -> "Motion":
         """Read a clip written by :meth:`save`; MimicKitError naming the file on any problem."""
         require_file(path, "motion file")
-        try:
-            data = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise MimicKitError("{}: not a mimickit motion clip (.npz) ({})".format(path, e)) from e
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise MimicKitError("{}: not a mimickit motion clip (a .npz archive); it holds a single array".format(path))
-        with data:
-            try:
-                arrays = {k: data[k] for k in data.files}
-            except ValueError as e:  # object arrays would need pickle
-                raise MimicKitError("{}: not a mimickit motion clip ({})".format(path, e)) from e
+        arrays = _read_npz(path)
         for key in ("fps", "loop_mode", "frames", "dof_names"):
             if key not in arrays:
                 raise MimicKitError("{}: not a mimickit motion clip: key '{}' missing".format(path, key))
         extras = {k[len(_EXTRA_PREFIX):]: v for k, v in arrays.items() if k.startswith(_EXTRA_PREFIX)}
         return cls(float(arrays["fps"]), str(arrays["loop_mode"]), arrays["frames"],
                    list(arrays["dof_names"]), extras, source=path)
+
+
+def _corrupt(path: str, detail: object) -> MimicKitError:
+    return MimicKitError("{}: corrupt or unreadable motion clip, not a valid .npz archive ({}); "
+                         "write it again (tools/import_motion.py or Motion.save)".format(path, detail))
+
+
+def _read_npz(path: str) -> Dict[str, np.ndarray]:
+    """Every array of the ``.npz`` at ``path``, read without pickle.
+
+    numpy's own reader takes any file that is neither a zip archive nor an ``.npy`` array for
+    a pickle, and says "pickled (object) data" about random bytes: the file's signature is
+    checked here first, so that such a file is reported as corrupt; "object arrays" is kept
+    for an archive that really holds them.
+
+    Raises:
+        MimicKitError: naming ``path``: corrupt or truncated (bad signature, zip or member
+            damage), a plain ``.npy`` array, object arrays.
+    """
+    try:
+        with open(path, "rb") as f:
+            signature = f.read(len(_NPY_SIGNATURE))
+    except OSError as e:
+        raise _corrupt(path, e.strerror or e) from e
+    if signature.startswith(_NPY_SIGNATURE):
+        raise MimicKitError("{}: not a mimickit motion clip (a .npz archive); it holds a single array".format(path))
+    if not signature.startswith(_ZIP_SIGNATURES):
+        raise _corrupt(path, "no zip signature at the start" if signature else "empty file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            arrays = {}
+            for name in names:
+                key = name[:-len(".npy")] if name.endswith(".npy") else name
+                with archive.open(name) as member:
+                    arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "bject arrays" in str(e):
+            raise MimicKitError("{}: not a mimickit motion clip: it holds object arrays, which need pickle to "
+                                "load (refused: a pickle can run code)".format(path)) from e
+        raise _corrupt(path, e) from e
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as e:
+        raise _corrupt(path, e) from e
+    return arrays
 
 
 def _write_npz(f, arrays: Dict[str, np.ndarray]) -> None:

@@ -118,3 +118,47 @@ def test_saving_the_same_clip_twice_gives_identical_bytes(tmp_path):
     motion.save(str(tmp_path / "a.npz"))
     motion.save(str(tmp_path / "b.npz"))
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+
+
+@pytest.mark.parametrize("content", [
+    np.random.default_rng(0).bytes(2000),  # no zip or npy signature
+    b"",
+    b"PK\x03\x04" + np.random.default_rng(1).bytes(2000),  # a zip signature, then garbage
+], ids=["random_bytes", "empty", "zip_signature_then_garbage"])
+def test_garbage_bytes_are_reported_as_a_corrupt_file_naming_it(tmp_path, content):
+    path = tmp_path / "walk.npz"
+    path.write_bytes(content)
+    with pytest.raises(MimicKitError) as error:
+        Motion.load(str(path))
+    message = str(error.value)
+    assert "walk.npz" in message and "corrupt" in message
+    assert "pickle" not in message and "object" not in message
+
+
+def test_a_truncated_clip_is_reported_as_a_corrupt_file_naming_it(tmp_path):
+    path = tmp_path / "walk.npz"
+    Motion(30.0, "clamp", make_frames(50), DOF_NAMES).save(str(path))
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(MimicKitError, match="walk.npz.*corrupt"):
+        Motion.load(str(path))
+
+
+def test_a_clip_with_a_damaged_member_is_reported_as_a_corrupt_file_naming_it(tmp_path):
+    path = tmp_path / "walk.npz"
+    Motion(30.0, "clamp", make_frames(50), DOF_NAMES).save(str(path))
+    data = bytearray(path.read_bytes())
+    start = data.index(b"frames.npy") + len("frames.npy") + 40  # inside the member's compressed bytes
+    data[start:start + 32] = bytes(32)
+    path.write_bytes(bytes(data))
+    with pytest.raises(MimicKitError, match="walk.npz.*corrupt"):
+        Motion.load(str(path))
+
+
+def test_an_npz_holding_pickled_objects_says_so(tmp_path):
+    path = tmp_path / "walk.npz"
+    np.savez(path, fps=np.array(30.0), loop_mode=np.array("clamp"), frames=make_frames(),
+             dof_names=np.array(DOF_NAMES, dtype=object))
+    with pytest.raises(MimicKitError, match="walk.npz.*(object|pickle)") as error:
+        Motion.load(str(path))
+    assert "corrupt" not in str(error.value)
