@@ -33,7 +33,14 @@ characters, compiling the scene, PD gain checks, the viewer and offscreen frames
 from __future__ import annotations
 
 import abc
+import atexit
 import dataclasses
+import os
+import re
+import sys
+import threading
+import time
+import warnings
 from typing import Dict, List, Optional, Tuple, Union
 
 import mujoco
@@ -59,6 +66,12 @@ SENSOR_BLOCKS = (("pos", 3, "body"), ("rot", 4, "body"), ("vel", 3, "body"), ("a
                  ("contact_force", 3, "body"), ("ground_contact", 1, "body"), ("dof_force", 1, "dof"))
 
 IndexLike = Union[slice, np.ndarray]
+
+# how long close() waits for the viewer's window thread to end (s) before leaving it to the exit
+VIEWER_CLOSE_TIMEOUT_S = 5.0
+_NO_DISPLAY = ("--visualize: no display for the MuJoCo viewer ({}); record a video instead with --video true "
+               "(with MUJOCO_GL=egl, or MUJOCO_GL=osmesa without a GPU), or run under a virtual display: "
+               "xvfb-run -a python mimickit/run.py ...")
 
 # why the first offscreen OpenGL context failed in this process: MuJoCo aborts the process
 # (libc++ "recursive initialization") when a renderer is made again after such a failure
@@ -275,6 +288,7 @@ class MujocoSceneEngine(CharacterTable, Engine):
         # (char_id, getter name) -> tensor read since the last refresh (see _read)
         self._readback: Dict[Tuple[int, str], Tensor] = {}
         self._viewer: Optional[mujoco.viewer.Handle] = None
+        self._viewer_threads: List[threading.Thread] = []
         self._viewer_data: Optional[mujoco.MjData] = None
         self._renderer: Optional[mujoco.Renderer] = None
         self._render_data: Optional[mujoco.MjData] = None
@@ -433,12 +447,22 @@ class MujocoSceneEngine(CharacterTable, Engine):
         return camera
 
     def _launch_viewer(self) -> None:
-        import mujoco.viewer  # needs a display; imported only when asked for
+        """Open MuJoCo's passive viewer on env 0, its window run by a thread of its own.
+
+        Raises:
+            MimicKitError: no display (checked first: MuJoCo's viewer thread ends the
+                process when GLFW cannot start), no glfw package, or the viewer refusing.
+        """
+        check_display()
+        import mujoco.viewer  # needs glfw; imported only when asked for
         self._viewer_data = self._env0_data(mujoco.MjData(self._model))
+        before = set(threading.enumerate())
         try:
             self._viewer = mujoco.viewer.launch_passive(self._model, self._viewer_data)
         except Exception as e:
-            raise MimicKitError("cannot open the MuJoCo viewer (--visualize needs a display): {}".format(e)) from e
+            raise MimicKitError("cannot open the MuJoCo viewer (--visualize): {}".format(e)) from e
+        # the window's threads, started by launch_passive: close() waits for them
+        self._viewer_threads = [t for t in threading.enumerate() if t not in before]
         camera = self._make_camera()
         self._viewer.cam.type = camera.type
         self._viewer.cam.trackbodyid = camera.trackbodyid
@@ -487,8 +511,57 @@ class MujocoSceneEngine(CharacterTable, Engine):
     def _close_display(self) -> None:
         """Close the viewer and the offscreen renderer."""
         if self._viewer is not None:
-            self._viewer.close()
-            self._viewer = None
+            viewer, self._viewer = self._viewer, None
+            threads, self._viewer_threads = self._viewer_threads, []
+            close_viewer(viewer, threads)
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+
+
+def check_display() -> None:
+    """Raise :class:`MimicKitError` unless GLFW can start here (the viewer opens a window with it).
+
+    GLFW's own complaints (``GLFWError`` warnings) are caught and put in the message.
+    """
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        raise MimicKitError(_NO_DISPLAY.format("neither DISPLAY nor WAYLAND_DISPLAY is set"))
+    try:
+        import glfw
+    except ImportError as e:
+        raise MimicKitError("--visualize needs the glfw package (pip install glfw): {}".format(e)) from e
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        started = glfw.init()
+    if not started:
+        # glfw words them "(65550) b'X11: Failed to open display :1'"
+        reasons = "; ".join(re.sub(r"^\(\d+\) b(['\"])(.*)\1$", r"\2", str(w.message)) for w in caught)
+        reasons = reasons or "glfwInit failed"
+        raise MimicKitError(_NO_DISPLAY.format("GLFW cannot start: " + reasons))
+
+
+def close_viewer(viewer: "mujoco.viewer.Handle", threads: List[threading.Thread]) -> None:
+    """Ask the viewer to close and wait up to :data:`VIEWER_CLOSE_TIMEOUT_S` for its ``threads``.
+
+    The viewer registers ``glfw.terminate`` to run at exit; run while its window thread is
+    still alive, it can block the exit forever (a SIGTERM'd run hung there). A thread still
+    alive after the wait, or an interrupt during it, unregisters it, with a warning: the
+    process exit then releases the window.
+    """
+    viewer.close()  # the window thread leaves its render loop and destroys the window
+    deadline = time.monotonic() + VIEWER_CLOSE_TIMEOUT_S
+    try:
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    finally:
+        alive = [t for t in threads if t.is_alive() and t is not threading.current_thread()]
+        if alive:
+            try:
+                import glfw
+            except ImportError:
+                pass
+            else:
+                atexit.unregister(glfw.terminate)
+            warnings.warn("the MuJoCo viewer's window did not close within {:g} s; leaving it to the process "
+                          "exit".format(VIEWER_CLOSE_TIMEOUT_S), UserWarning, stacklevel=3)
