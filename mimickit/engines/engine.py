@@ -89,10 +89,23 @@ class EngineConfig:
                 "over or sink into the ground; {} Hz is the tested rate)".format(
                     where, self.sim_freq, MIN_SIM_FREQ, SOFT_MIN_SIM_FREQ))
         if self.sim_freq < SOFT_MIN_SIM_FREQ:
-            warnings.warn(
+            # reported at the key's line in the file (Python prints that line below the message)
+            warnings.warn_explicit(
                 "{}: key 'sim_freq': {} Hz is below {} Hz, the rate the shipped characters are tested at; stiff "
                 "PD gains may oscillate or diverge and contacts are softer (see EngineConfig)".format(
-                    where, self.sim_freq, SOFT_MIN_SIM_FREQ), UserWarning, stacklevel=2)
+                    where, self.sim_freq, SOFT_MIN_SIM_FREQ), UserWarning, where, _key_line(where, "sim_freq"))
+
+
+def _key_line(path: str, key: str) -> int:
+    """Line number (from 1) of the top-level ``key:`` in the YAML file ``path``; 1 when not found."""
+    try:
+        with open(path, "r") as f:
+            for number, line in enumerate(f, start=1):
+                if line.startswith(key + ":"):
+                    return number
+    except (OSError, UnicodeDecodeError):
+        pass
+    return 1
 
 
 # A lookup imports only the named engine's module (mimickit.util.registry): listing Isaac Gym or MuJoCo

@@ -48,8 +48,11 @@ def test_sim_freq_at_the_hard_floor_warns_naming_file_key_and_soft_bound(tmp_pat
     with pytest.warns(UserWarning) as record:
         engine = build_engine(path, 1, "cpu", False)
     assert engine.sim_dt == pytest.approx(1.0 / MIN_SIM_FREQ)
-    messages = [str(w.message) for w in record]
-    assert any(path in m and "'sim_freq'" in m and str(SOFT_MIN_SIM_FREQ) in m for m in messages), messages
+    ours = [w for w in record if "'sim_freq'" in str(w.message)]
+    assert len(ours) == 1, [str(w.message) for w in record]
+    assert path in str(ours[0].message) and str(SOFT_MIN_SIM_FREQ) in str(ours[0].message)
+    key_line = 1 + Path(path).read_text().splitlines().index("sim_freq: {}".format(MIN_SIM_FREQ))
+    assert (ours[0].filename, ours[0].lineno) == (path, key_line)  # shown at the key's line of the file
 
 
 @pytest.mark.parametrize("name", ["mujoco", "mujoco_warp", "isaac_gym"])
