@@ -49,8 +49,8 @@ def _check_device(device: str) -> None:
     import torch
     try:
         dev = torch.device(device)
-    except RuntimeError:
-        raise MimicKitError("--device: expected a torch device such as cpu or cuda:0, got '{}'".format(device))
+    except RuntimeError as e:
+        raise MimicKitError("--device: expected a torch device such as cpu or cuda:0, got '{}'".format(device)) from e
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise MimicKitError("--device {}: CUDA is not available on this machine; use --device cpu".format(device))
 
@@ -136,7 +136,7 @@ def run(args: RunArgs) -> None:
     try:
         os.makedirs(args.out_dir, exist_ok=True)
     except OSError as e:
-        raise MimicKitError("--out_dir: cannot create {}: {}".format(args.out_dir, e.strerror))
+        raise MimicKitError("--out_dir: cannot create {}: {}".format(args.out_dir, e.strerror)) from e
     if args.mode == "train":
         _save_run_config(args, configs)
 
@@ -173,8 +173,11 @@ def _raise_interrupt(signum, frame) -> None:
 
 
 def _interrupt_on_signals() -> None:
-    """Turn SIGINT and SIGTERM into ``KeyboardInterrupt``, also where a shell started us in
-    the background with SIGINT ignored (``nohup ... &``) or a cluster stops the job."""
+    """Turn SIGINT and SIGTERM into ``KeyboardInterrupt``.
+
+    This also holds where a shell started us in the background with SIGINT ignored
+    (``nohup ... &``) or a cluster stops the job.
+    """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -38,7 +38,7 @@ from mimickit.envs import amp_obs, char_obs
 from mimickit.envs.base_env import BoxSpace, DoneFlags, ObsSlice
 from mimickit.envs.char_env import CharEnv
 from mimickit.envs.env_builder import register_env
-from mimickit.envs.tasks import build_task
+from mimickit.envs.tasks import Task, build_task
 from mimickit.util.config import from_dict
 from mimickit.util.errors import MimicKitError
 
@@ -72,6 +72,7 @@ class AMPEnvConfig:
     task: Optional[Dict[str, Any]] = None
 
     def validate(self, source: str) -> None:
+        """Raise :class:`MimicKitError` naming ``source`` and the key for an out-of-range value."""
         if self.num_amp_obs_steps < 2:
             raise MimicKitError("{}: key 'num_amp_obs_steps' must be >= 2, got {}".format(
                 source, self.num_amp_obs_steps))
@@ -107,7 +108,7 @@ class AMPEnv(CharEnv):
         self._key_ids = self.body_ids(cfg.key_bodies, "key_bodies", config_file)
         self._fail_contact = self.fall_contact_mask(cfg.contact_bodies, config_file)
         self._dof_layout = amp_obs.amp_dof_layout(kin, device)
-        self.task = None  # type: Optional[Task]
+        self.task: Optional[Task] = None
         if cfg.task is not None:
             self.task = build_task(cfg.task, config_file, num_envs, device, self.engine.control_dt)
 
@@ -125,20 +126,27 @@ class AMPEnv(CharEnv):
         return BoxSpace.unbounded(self.amp_obs_dim, self.device)
 
     def get_obs_layout(self) -> List[ObsSlice]:
-        """Parts of the observation in order: ``root_height``, ``body_pos``, ``body_rot``,
-        ``body_vel``, ``body_ang_vel`` (:func:`mimickit.envs.char_obs.compute_body_obs`),
-        then the task's terms."""
+        """Parts of the observation in order.
+
+        ``root_height``, ``body_pos``, ``body_rot``, ``body_vel``, ``body_ang_vel``
+        (:func:`mimickit.envs.char_obs.compute_body_obs`), then the task's terms.
+        """
         return char_obs.obs_layout(self._obs_terms())
 
     def get_amp_obs_layout(self) -> List[ObsSlice]:
-        """Parts of a flattened AMP observation: ``step<k>_<term>``, k = 0 the oldest frame
-        (terms: :mod:`mimickit.envs.amp_obs`)."""
+        """Parts of a flattened AMP observation.
+
+        Named ``step<k>_<term>``, k = 0 the oldest frame (terms: :mod:`mimickit.envs.amp_obs`).
+        """
         return amp_obs.amp_obs_layout(self._amp_frame_terms(), self.num_amp_obs_steps)
 
     # ----------------------------------------------------------------- episode
     def _step_info(self) -> Dict[str, Any]:
-        """``amp_obs``: ``[num_envs, amp_obs_dim]``, the AMP observation of the state the step
-        reached (before any reset); with a task, ``tracking_errors``: its :meth:`Task.tracking_errors`."""
+        """The step's extra info: the AMP observation and, with a task, its tracking errors.
+
+        ``amp_obs``: ``[num_envs, amp_obs_dim]``, the AMP observation of the state the step
+        reached (before any reset); with a task, ``tracking_errors``: its :meth:`Task.tracking_errors`.
+        """
         info = {"amp_obs": self._amp_history.reshape(self.num_envs, -1).clone()}  # resets write the stack in place
         if self.task is not None:
             info["tracking_errors"] = self.task.tracking_errors(self.char_state)
@@ -221,10 +229,10 @@ class AMPEnv(CharEnv):
 
     # ----------------------------------------------------------------- demonstrations
     def calc_demo_amp_obs(self, motion_ids: Tensor, times: Tensor) -> Tensor:
-        """AMP observations ``[n, amp_obs_dim]`` of clips ``motion_ids`` (long ``[n]``),
-        computed like the simulated ones.
+        """AMP observations ``[n, amp_obs_dim]`` of clips, computed like the simulated ones.
 
         Args:
+            motion_ids: long ``[n]``, the clips' indices in :attr:`motion_lib`.
             times: ``[n]`` s, the newest frame's time (the others one control step apart
                 before it, :func:`mimickit.envs.amp_obs.history_times`); or
                 ``[n, num_amp_obs_steps]`` s, every frame's time, oldest first.
@@ -236,7 +244,9 @@ class AMPEnv(CharEnv):
         return frames.reshape(len(motion_ids), -1)
 
     def fetch_demo_amp_obs(self, num_samples: int) -> Tensor:
-        """``[num_samples, amp_obs_dim]`` demonstration AMP observations: clips drawn by
-        weight, newest-frame times uniform over each clip."""
+        """``[num_samples, amp_obs_dim]`` demonstration AMP observations.
+
+        Clips are drawn by weight, newest-frame times uniform over each clip.
+        """
         motion_ids = self.motion_lib.sample_motions(num_samples).to(self.device)
         return self.calc_demo_amp_obs(motion_ids, self.motion_lib.sample_time(motion_ids))

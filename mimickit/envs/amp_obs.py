@@ -114,15 +114,19 @@ def amp_obs_layout(frame_terms: List[ObsTerm], num_steps: int) -> List[ObsSlice]
 
 
 def history_times(times: Tensor, num_steps: int, dt: float) -> Tensor:
-    """``[n, num_steps]`` times (s) of a stack ending at ``times`` (``[n]``), oldest first:
-    ``times - (num_steps - 1 - k) * dt`` for ``k = 0 .. num_steps - 1``."""
+    """``[n, num_steps]`` times (s) of a stack ending at ``times`` (``[n]``), oldest first.
+
+    Entry ``k`` is ``times - (num_steps - 1 - k) * dt`` for ``k = 0 .. num_steps - 1``.
+    """
     offsets = dt * torch.arange(num_steps - 1, -1, -1, dtype=times.dtype, device=times.device)
     return times.unsqueeze(-1) - offsets
 
 
 def push_frame(history: Tensor, frame: Tensor) -> Tensor:
-    """The stack ``[n, num_steps, frame_dim]`` advanced by one step: the oldest frame drops
-    out and ``frame`` (``[n, frame_dim]``) becomes the newest. Returns a new tensor."""
+    """The stack ``[n, num_steps, frame_dim]`` advanced by one step, as a new tensor.
+
+    The oldest frame drops out and ``frame`` (``[n, frame_dim]``) becomes the newest.
+    """
     return torch.cat([history[:, 1:], frame.unsqueeze(1)], dim=1)
 
 
@@ -135,9 +139,14 @@ def calc_motion_amp_frames(motion_lib: MotionLib, kin_char_model: KinCharModel, 
     body positions), so they are those a simulator shows when set to the same state.
 
     Args:
+        motion_lib: the clips.
+        kin_char_model: the character the clips animate (for forward kinematics and the
+            joint-rotation to dof conversion).
         motion_ids: long ``[n]``, one clip per row of ``times``.
         times: ``[n, num_steps]`` s (e.g. from :func:`history_times`).
         key_body_ids: long ``[num_key_bodies]``.
+        dof_layout: which joints enter as rotations and which as angles
+            (:func:`amp_dof_layout` of ``kin_char_model``).
     """
     n, num_steps = times.shape
     root_pos, root_rot, root_vel, root_ang_vel, joint_rot, joint_dof_vel = motion_lib.calc_motion_frame(

@@ -113,15 +113,18 @@ class BaseEnv(abc.ABC):
         """
         return [ObsSlice("obs", 0, self.get_obs_space().shape[0], "unspecified", "unspecified")]
 
-    def close(self) -> None:
-        """Release the simulator and any viewer or video writer. Safe to call twice."""
+    def close(self) -> None:  # noqa: B027 (optional hook)
+        """Release the simulator and any viewer or video writer. Safe to call twice; the default does nothing."""
 
 
 @runtime_checkable
 class AMPEnvLike(Protocol):
-    """What an adversarial agent needs of an environment beside :class:`BaseEnv`
-    (:class:`mimickit.envs.amp_env.AMPEnv` has it): AMP observations of the simulation in
-    ``info["amp_obs"]`` of every step (``[num_envs, amp_obs_dim]``) and of the demonstrations."""
+    """What an adversarial agent needs of an environment beside :class:`BaseEnv`.
+
+    AMP observations of the simulation in ``info["amp_obs"]`` of every step
+    (``[num_envs, amp_obs_dim]``) and of the demonstrations
+    (:class:`mimickit.envs.amp_env.AMPEnv` has them).
+    """
 
     amp_obs_dim: int
 

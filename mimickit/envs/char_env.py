@@ -78,6 +78,7 @@ class CharEnv(BaseEnv):
         return self.engine.control_dt
 
     def reset(self, env_ids: Optional[Tensor] = None) -> Tensor:
+        """As :meth:`BaseEnv.reset`: zero the episode clocks, place the characters, observe."""
         if env_ids is None:
             env_ids = torch.arange(self.num_envs, device=self.device)
         if len(env_ids) > 0:
@@ -104,7 +105,7 @@ class CharEnv(BaseEnv):
         self.done[:] = self._compute_done()
         self.done[failed_envs] = DoneFlags.FAIL
         self._render()
-        info = {"failed_envs": failed_envs}  # type: Dict[str, Any]
+        info: Dict[str, Any] = {"failed_envs": failed_envs}
         info.update(self._step_info())
         return obs, reward, self.done.clone(), info
 
@@ -117,8 +118,11 @@ class CharEnv(BaseEnv):
         self.engine.step()
 
     def _read_state(self) -> None:
-        """Read :attr:`char_state` after a physics step or a reset; subclasses extend it with what
-        they derive from the state alone (e.g. the reference frame at the new time)."""
+        """Read :attr:`char_state` after a physics step or a reset.
+
+        Subclasses extend it with what they derive from the state alone (e.g. the reference
+        frame at the new time).
+        """
         self.char_state = CharState.read(self.engine, self.char_id)
 
     def _post_physics_step(self) -> None:
@@ -141,6 +145,7 @@ class CharEnv(BaseEnv):
             self._video.append(self.engine.render_frame(640, 480))
 
     def close(self) -> None:
+        """Close the video writer, then the engine (and its viewer). Safe to call twice."""
         if self._video is not None:
             self._video.close()
             self._video = None
@@ -161,17 +166,22 @@ class CharEnv(BaseEnv):
         return torch.tensor([bodies.index(n) for n in names], dtype=torch.long, device=self.device)
 
     def fall_contact_mask(self, contact_bodies: List[str], config_file: str) -> Tensor:
-        """``[num_bodies]`` bool: the bodies whose ground contact is a fall (early
-        termination), i.e. all but ``contact_bodies`` (config key ``contact_bodies``)."""
+        """``[num_bodies]`` bool: the bodies whose ground contact is a fall (early termination).
+
+        That is all bodies but ``contact_bodies`` (config key ``contact_bodies``).
+        """
         mask = torch.ones(self.kin_char_model.num_bodies, dtype=torch.bool, device=self.device)
         mask[self.body_ids(contact_bodies, "contact_bodies", config_file)] = False
         return mask
 
     # ----------------------------------------------------------------- spaces
     def get_action_space(self) -> BoxSpace:
-        """PD targets (rad) within the dof limits, neutral at the default pose
-        (:attr:`KinCharModel.default_dof_pos`), in ``pos``
-        control mode; torques (N·m) within the torque limits in ``torque`` mode."""
+        """The space of one action, ``(action_dim,)``, by control mode.
+
+        ``pos`` mode: PD targets (rad) within the dof limits, neutral at the default pose
+        (:attr:`KinCharModel.default_dof_pos`); ``torque`` mode: torques (N·m) within the
+        torque limits, neutral at 0.
+        """
         if self.engine.control_mode == "torque":
             limit = self.engine.get_torque_limits(self.char_id)
             return BoxSpace(low=-limit, high=limit, neutral=torch.zeros_like(limit))
@@ -196,9 +206,11 @@ class CharEnv(BaseEnv):
 
     def set_char_to_motion(self, motion_lib: MotionLib, env_ids: Tensor, motion_ids: Tensor,
                            times: Tensor) -> None:
-        """Put the simulated character of ``env_ids`` (``[k]``) in the state of clips
-        ``motion_ids`` (``[k]``) at ``times`` (``[k]`` s): pose and velocities, converted
-        from the clip's joint rotations to the simulator's dof coordinates."""
+        """Put the simulated character of ``env_ids`` (``[k]``) in the state of clips at given times.
+
+        Pose and velocities of clips ``motion_ids`` (``[k]``) at ``times`` (``[k]`` s),
+        converted from the clip's joint rotations to the simulator's dof coordinates.
+        """
         root_pos, root_rot, root_vel, root_ang_vel, joint_rot, joint_dof_vel = \
             motion_lib.calc_motion_frame(motion_ids, times)
         dof_pos = self.kin_char_model.joint_rot_to_dof_pos(joint_rot)

@@ -46,7 +46,7 @@ def cat_obs_terms(terms: List[ObsTerm]) -> Tensor:
 
 def obs_layout(terms: List[ObsTerm]) -> List[ObsSlice]:
     """Where each term lies in :func:`cat_obs_terms` of the same terms (name, units and frame kept)."""
-    layout = []  # type: List[ObsSlice]
+    layout: List[ObsSlice] = []
     start = 0
     for t in terms:
         end = start + t.value.shape[-1]
@@ -84,9 +84,9 @@ def body_obs_terms(root_pos: Tensor, root_rot: Tensor, body_pos: Tensor, body_ro
 
 def compute_body_obs(root_pos: Tensor, root_rot: Tensor, body_pos: Tensor, body_rot: Tensor,
                      body_vel: Tensor, body_ang_vel: Tensor, global_obs: bool) -> Tensor:
-    """Proprioception from body states, ``[n, 1 + 15 * num_bodies]``:
+    """Proprioception from body states, ``[n, 1 + 15 * num_bodies]``.
 
-    root height (1, m), then for every body (root included): position relative to the root
+    Root height (1, m), then for every body (root included): position relative to the root
     (3, m; 0 for the root), rotation as tangent-normal (6), linear velocity (3, m/s) and
     angular velocity (3, rad/s), all in the observation frame. Each of the five groups
     lists the bodies in order (all positions, then all rotations, ...).
@@ -100,8 +100,10 @@ def compute_body_obs(root_pos: Tensor, root_rot: Tensor, body_pos: Tensor, body_
 
 def target_obs_terms(root_pos: Tensor, root_rot: Tensor, ref_root_pos: Tensor, ref_root_rot: Tensor,
                      ref_joint_rot: Tensor, global_obs: bool) -> List[ObsTerm]:
-    """The terms of :func:`compute_target_obs`, in its order (same arguments):
-    ``root_pos``, ``root_rot``, ``joint_rot`` (callers prefix them with the target step)."""
+    """The terms of :func:`compute_target_obs`, in its order (same arguments).
+
+    ``root_pos``, ``root_rot``, ``joint_rot`` (callers prefix them with the target step).
+    """
     frame = obs_frame_rot(root_rot, global_obs)
     rel_pos = torch_util.quat_rotate(frame, ref_root_pos - root_pos)
     rel_rot = torch_util.quat_to_tan_norm(torch_util.quat_mul(frame, ref_root_rot))
@@ -114,9 +116,9 @@ def target_obs_terms(root_pos: Tensor, root_rot: Tensor, ref_root_pos: Tensor, r
 
 def compute_target_obs(root_pos: Tensor, root_rot: Tensor, ref_root_pos: Tensor, ref_root_rot: Tensor,
                        ref_joint_rot: Tensor, global_obs: bool) -> Tensor:
-    """One future reference frame relative to the simulated root, ``[n, 3 + 6 + 6 * num_joints]``:
+    """One future reference frame relative to the simulated root, ``[n, 3 + 6 + 6 * num_joints]``.
 
-    the reference root position relative to the simulated root (m) and the reference root
+    The reference root position relative to the simulated root (m) and the reference root
     rotation (tangent-normal), both in the simulated root's observation frame, and the
     reference joint rotations (local, tangent-normal).
 

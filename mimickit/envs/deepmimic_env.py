@@ -45,6 +45,26 @@ class DeepMimicRewardConfig:
 
 @dataclasses.dataclass
 class DeepMimicEnvConfig:
+    """Keys of a DeepMimic env YAML (defaults here); see the module docstring.
+
+    Attributes:
+        char_file: the character's MJCF.
+        motion_file: reference clips, a clip (``.npz``) or a dataset YAML.
+        key_bodies: bodies whose root-relative positions enter the key-body reward.
+        contact_bodies: bodies allowed to touch the ground (e.g. the feet).
+        episode_length: s.
+        rand_reset: start at a uniform time of the clip; false: at time 0.
+        enable_early_termination: end the episode on a fall or a diverged pose.
+        pose_termination_dist: m; the pose diverged once the mean over bodies of the squared
+            world position error exceeds its square.
+        global_obs: policy observation in the world frame instead of the heading frame.
+        enable_phase_obs: append the clip phase (time / clip length, in [0, 1)).
+        tar_obs_steps: control steps ahead of each reference frame in the observation.
+        joint_err_w: pose and velocity error weight of the joint of each named body (default 1).
+        reward: the reward's weights and scales.
+        ref_char_offset: m, world offset at which the reference character is shown.
+    """
+
     char_file: str
     motion_file: str
     key_bodies: List[str]
@@ -63,9 +83,12 @@ class DeepMimicEnvConfig:
 
 @register_env("deepmimic")
 class DeepMimicEnv(CharEnv):
-    """Motion tracking; see the module docstring. ``info`` of :meth:`step` holds
-    ``tracking_errors``: a dict of ``[num_envs]`` per-step errors named as
-    :data:`TRACKING_ERRORS` (m, rad, rad/s; body positions relative to each root)."""
+    """Motion tracking; see the module docstring.
+
+    ``info`` of :meth:`step` holds ``tracking_errors``: a dict of ``[num_envs]`` per-step
+    errors named as :data:`TRACKING_ERRORS` (m, rad, rad/s; body positions relative to
+    each root).
+    """
 
     def __init__(self, config: Dict[str, Any], config_file: str, engine_config_file: str,
                  num_envs: int, device: str, visualize: bool, video_file: Optional[str] = None):
@@ -82,7 +105,7 @@ class DeepMimicEnv(CharEnv):
 
         self.motion_ids = torch.zeros(num_envs, dtype=torch.long, device=device)
         self.motion_start = torch.zeros(num_envs, device=device)
-        self._ref = {}  # type: Dict[str, Tensor]
+        self._ref: Dict[str, Tensor] = {}
         self._joint_rot = self._joint_dof_vel = torch.zeros(0)
         self._read_state()
 
@@ -107,8 +130,11 @@ class DeepMimicEnv(CharEnv):
         self.set_char_to_motion(self.motion_lib, env_ids, motion_ids, start)
 
     def _read_state(self) -> None:
-        """Read the simulated state, its joint rotations and velocities (the reference's
-        coordinates), and look up the reference now and at the target steps."""
+        """Read the simulated state and look up the reference now and at the target steps.
+
+        The simulated joint rotations and velocities are also converted to the reference's
+        coordinates.
+        """
         super()._read_state()
         s, kin = self.char_state, self.kin_char_model
         self._joint_rot = kin.dof_pos_to_joint_rot(s.dof_pos)
@@ -164,11 +190,14 @@ class DeepMimicEnv(CharEnv):
         return char_obs.cat_obs_terms(self._obs_terms())
 
     def get_obs_layout(self) -> List[ObsSlice]:
-        """Parts of the observation in order: ``root_height``, ``body_pos``, ``body_rot``,
-        ``body_vel``, ``body_ang_vel`` (:func:`mimickit.envs.char_obs.compute_body_obs`),
-        ``phase`` (with ``enable_phase_obs``), then for each step ``k`` of ``tar_obs_steps``
+        """Parts of the observation in order.
+
+        ``root_height``, ``body_pos``, ``body_rot``, ``body_vel``, ``body_ang_vel``
+        (:func:`mimickit.envs.char_obs.compute_body_obs`), ``phase`` (with
+        ``enable_phase_obs``), then for each step ``k`` of ``tar_obs_steps``
         ``target<k>_root_pos``, ``target<k>_root_rot``, ``target<k>_joint_rot``
-        (:func:`mimickit.envs.char_obs.compute_target_obs`)."""
+        (:func:`mimickit.envs.char_obs.compute_target_obs`).
+        """
         return char_obs.obs_layout(self._obs_terms())
 
     def _compute_reward(self) -> Tensor:

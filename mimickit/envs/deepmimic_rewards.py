@@ -41,8 +41,9 @@ def velocity_reward(joint_dof_vel: Tensor, ref_joint_dof_vel: Tensor, dof_err_w:
 
 def root_pose_reward(root_pos: Tensor, ref_root_pos: Tensor, root_rot: Tensor, ref_root_rot: Tensor,
                      scale: float) -> Tensor:
-    """Root pose term, ``exp(-scale * (|p - ref_p|^2 + 0.1 * angle(q, ref_q)^2))`` (eq. 9,
-    applied to the root as in the reference implementation).
+    """Root pose term, ``exp(-scale * (|p - ref_p|^2 + 0.1 * angle(q, ref_q)^2))``.
+
+    DeepMimic eq. 9, applied to the root as in the reference implementation.
 
     root_pos ``[n, 3]`` m, root_rot ``[n, 4]``, world frame. Returns ``[n]``.
     """

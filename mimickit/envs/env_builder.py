@@ -7,7 +7,7 @@ write ``mimickit/envs/my_env.py`` with ``@register_env("my_env")`` and add
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from mimickit.envs.base_env import BaseEnv
 from mimickit.util.config import load_yaml
@@ -29,19 +29,24 @@ def build_env(env_config_file: str, engine_config_file: str, num_envs: int, devi
 
     The class is constructed with the keywords ``config`` (the YAML mapping without
     ``env_name``; the class checks it, e.g. with :func:`mimickit.util.config.from_dict`),
-    ``config_file`` (for error messages), ``engine_config_file`` (the class builds its
-    engine), ``num_envs``, ``device``, ``visualize`` and ``video_file`` (``None``: no
-    recording).
+    ``config_file`` (for error messages), ``engine_config_file``, ``num_envs``, ``device``,
+    ``visualize`` and ``video_file``.
 
     Args:
+        env_config_file: the env YAML.
+        engine_config_file: the engine YAML; the environment builds its engine from it.
+        num_envs: environments simulated side by side.
+        device: torch device of the environment's tensors (e.g. ``"cpu"``, ``"cuda:0"``).
+        visualize: open the engine's viewer.
         motion_file: when given, replaces the config's ``motion_file`` value.
+        video_file: file to record a video of the run to; ``None``: no recording.
 
     Raises:
         MimicKitError: when the file is missing or not a YAML mapping, ``env_name`` is
             missing or unknown (the message lists the known names), or ``motion_file`` is
             given for an environment whose config has no ``motion_file`` key.
     """
-    config = load_yaml(env_config_file)  # type: Dict[str, Any]
+    config: Dict[str, Any] = load_yaml(env_config_file)
     env_class = ENVS.lookup(config, env_config_file)
     config.pop("env_name")
     if motion_file is not None:

@@ -36,7 +36,10 @@ from mimickit.util.errors import MimicKitError
 
 # ---------------------------------------------------------------------- pure functions
 def to_heading_xy(root_rot: Tensor, vec_xy: Tensor) -> Tensor:
-    """``[n, 2]``: horizontal world vectors ``vec_xy`` (``[n, 2]``) in the heading frame of ``root_rot`` (``[n, 4]``)."""
+    """``[n, 2]``: horizontal world vectors ``vec_xy`` (``[n, 2]``) in the heading frame.
+
+    The heading frame is that of ``root_rot`` (``[n, 4]``) turned about +z only.
+    """
     vec = torch.cat([vec_xy, torch.zeros_like(vec_xy[:, :1])], dim=-1)
     return torch_util.quat_rotate(torch_util.calc_heading_quat_inv(root_rot), vec)[:, :2]
 
@@ -48,14 +51,18 @@ def angle_to_dir(angle: Tensor) -> Tensor:
 
 def velocity_command_reward(lin_vel_xy: Tensor, ang_vel_z: Tensor, command: Tensor, lin_w: float,
                             lin_sigma: float, ang_w: float, ang_sigma: float) -> Tensor:
-    """legged_gym command tracking (Rudin et al. 2022):
+    """legged_gym command tracking (Rudin et al. 2022).
+
     ``lin_w * exp(-|v_xy - cmd_xy|^2 / lin_sigma) + ang_w * exp(-(w_z - cmd_wz)^2 / ang_sigma)``.
 
     Args:
         lin_vel_xy: ``[n, 2]`` m/s root velocity in the heading frame (forward, left).
         ang_vel_z: ``[n]`` rad/s root yaw rate.
         command: ``[n, 3]`` forward m/s, lateral m/s, yaw rate rad/s.
-        lin_sigma: (m/s)^2; ang_sigma: (rad/s)^2.
+        lin_w: weight of the linear velocity term.
+        lin_sigma: (m/s)^2.
+        ang_w: weight of the yaw rate term.
+        ang_sigma: (rad/s)^2.
 
     Returns:
         ``[n]``.
@@ -78,8 +85,11 @@ def steering_reward(root_vel_xy: Tensor, facing_xy: Tensor, tar_dir: Tensor, tar
     Args:
         root_vel_xy: ``[n, 2]`` m/s horizontal root velocity (any frame shared with the directions).
         facing_xy: ``[n, 2]`` unit horizontal facing direction of the root (its heading).
-        tar_dir, tar_facing: ``[n, 2]`` unit target travel and facing directions.
+        tar_dir: ``[n, 2]`` unit target travel direction.
         tar_speed: ``[n]`` m/s.
+        tar_facing: ``[n, 2]`` unit target facing direction.
+        vel_w: weight of the velocity term.
+        facing_w: weight of the facing term.
         vel_scale: 1/(m/s)^2.
 
     Returns:
@@ -92,15 +102,20 @@ def steering_reward(root_vel_xy: Tensor, facing_xy: Tensor, tar_dir: Tensor, tar
 
 def location_reward(root_pos_xy: Tensor, root_vel_xy: Tensor, tar_pos_xy: Tensor, tar_speed: float,
                     pos_w: float, vel_w: float, pos_scale: float) -> Tensor:
-    """AMP target location (Peng et al. 2021, task "Target Location"):
+    """AMP target location (Peng et al. 2021, task "Target Location").
+
     ``pos_w * exp(-pos_scale * |tar - root|^2) + vel_w * exp(-max(0, tar_speed - v·d)^2)``
     with ``d`` the unit horizontal direction from the root to the target (the velocity term
     is 1 where the root stands on the target, ``d`` being undefined there).
 
     Args:
-        root_pos_xy, tar_pos_xy: ``[n, 2]`` m, world.
+        root_pos_xy: ``[n, 2]`` m, world.
         root_vel_xy: ``[n, 2]`` m/s, world.
-        tar_speed: m/s; pos_scale: 1/m^2.
+        tar_pos_xy: ``[n, 2]`` m, world.
+        tar_speed: m/s.
+        pos_w: weight of the position term.
+        vel_w: weight of the velocity term.
+        pos_scale: 1/m^2.
 
     Returns:
         ``[n]``.
@@ -192,6 +207,7 @@ class VelocityCommandConfig:
     ang_sigma: float = 0.25
 
     def validate(self, source: str) -> None:
+        """Raise :class:`MimicKitError` naming ``source`` and the key for a bad range or tolerance."""
         for key in ("lin_vel_x", "lin_vel_y", "ang_vel_z"):
             _check_range(getattr(self, key), source, key)
         for key in ("resample_time", "lin_sigma", "ang_sigma"):
@@ -228,6 +244,7 @@ class SteeringConfig:
     vel_scale: float = 0.25
 
     def validate(self, source: str) -> None:
+        """Raise :class:`MimicKitError` naming ``source`` and the key for a bad range or period."""
         _check_range(self.tar_speed, source, "tar_speed")
         _check_range(self.facing_offset, source, "facing_offset")
         _check_positive(self.resample_time, source, "resample_time")
@@ -252,6 +269,7 @@ class LocationConfig:
     pos_scale: float = 0.5
 
     def validate(self, source: str) -> None:
+        """Raise :class:`MimicKitError` naming ``source`` and the key unless ``0 <= reach_dist < max_dist``."""
         _check_positive(self.max_dist, source, "max_dist")
         if not 0.0 <= self.reach_dist < self.max_dist:
             raise MimicKitError("{}: key 'reach_dist': expected 0 <= reach_dist < max_dist ({}), got {}".format(
@@ -281,18 +299,23 @@ class VelocityCommandTask(_TimedGoalTask):
                                              _uniform(self.cfg.ang_vel_z, n, self.device)], dim=-1)
 
     def obs_terms(self, state: CharState) -> List[ObsTerm]:
+        """``command_lin_vel`` ``[num_envs, 2]`` m/s and ``command_ang_vel`` ``[num_envs, 1]`` rad/s, heading frame."""
         return [ObsTerm("command_lin_vel", self.command[:, :2].clone(), "m/s", "heading"),
                 ObsTerm("command_ang_vel", self.command[:, 2:].clone(), "rad/s", "heading")]
 
     def reward(self, state: CharState) -> Tensor:
+        """``[num_envs]`` :func:`velocity_command_reward` of the root's heading-frame velocity and yaw rate."""
         lin_vel = to_heading_xy(state.root_rot, state.root_vel[:, :2])
         c = self.cfg
         return velocity_command_reward(lin_vel, state.root_ang_vel[:, 2], self.command,
                                        c.lin_w, c.lin_sigma, c.ang_w, c.ang_sigma)
 
     def tracking_errors(self, state: CharState) -> Dict[str, Tensor]:
-        """``cmd_lin_vel_err``: |v_xy - command_xy| (m/s, heading frame); ``cmd_ang_vel_err``:
-        |w_z - command_wz| (rad/s)."""
+        """Command errors, ``[num_envs]`` each.
+
+        ``cmd_lin_vel_err``: |v_xy - command_xy| (m/s, heading frame); ``cmd_ang_vel_err``:
+        |w_z - command_wz| (rad/s).
+        """
         lin_vel = to_heading_xy(state.root_rot, state.root_vel[:, :2])
         return {"cmd_lin_vel_err": torch.linalg.norm(lin_vel - self.command[:, :2], dim=-1),
                 "cmd_ang_vel_err": torch.abs(state.root_ang_vel[:, 2] - self.command[:, 2])}
@@ -300,8 +323,9 @@ class VelocityCommandTask(_TimedGoalTask):
 
 @register_task("steering")
 class SteeringTask(_TimedGoalTask):
-    """Travel along a target direction at a target speed while facing a target direction
-    (AMP target heading + ASE facing; see :func:`steering_reward`).
+    """Travel along a target direction at a target speed while facing a target direction.
+
+    AMP target heading + ASE facing; see :func:`steering_reward`.
 
     Attributes:
         tar_dir, tar_facing: ``[num_envs, 2]`` unit world horizontal directions.
@@ -323,14 +347,21 @@ class SteeringTask(_TimedGoalTask):
                        _uniform(self.cfg.tar_speed, n, self.device))
 
     def _set_goal(self, env_ids: Tensor, travel_angle: Tensor, speed: Tensor) -> None:
-        """Travel along yaw ``travel_angle`` (``[k]`` rad) at ``speed`` (``[k]`` m/s), facing it
-        turned by an offset drawn from ``facing_offset``."""
+        """Travel along yaw ``travel_angle`` (``[k]`` rad) at ``speed`` (``[k]`` m/s).
+
+        The target facing is the travel direction turned by an offset drawn from ``facing_offset``.
+        """
         self.tar_dir[env_ids] = angle_to_dir(travel_angle)
         offset = _uniform(self.cfg.facing_offset, len(env_ids), self.device)
         self.tar_facing[env_ids] = angle_to_dir(travel_angle + offset)
         self.tar_speed[env_ids] = speed
 
     def reset(self, env_ids: Tensor, state: CharState) -> None:
+        """New goals for ``env_ids``.
+
+        With ``first_goal_from_root_vel``, a root already moving at ``tar_speed[0]`` or faster
+        gets its own horizontal velocity (speed clipped to ``tar_speed``) as first goal.
+        """
         super().reset(env_ids, state)
         if self.cfg.first_goal_from_root_vel:
             vel = state.root_vel[env_ids, :2]
@@ -341,22 +372,30 @@ class SteeringTask(_TimedGoalTask):
                            speed[moving].clamp(low, high))
 
     def obs_terms(self, state: CharState) -> List[ObsTerm]:
+        """``tar_dir`` ``[num_envs, 2]``, ``tar_speed`` ``[num_envs, 1]`` m/s, ``tar_facing`` ``[num_envs, 2]``.
+
+        The directions are unit vectors in the heading frame.
+        """
         rot = state.root_rot
         return [ObsTerm("tar_dir", to_heading_xy(rot, self.tar_dir), "1", "heading"),
                 ObsTerm("tar_speed", self.tar_speed.unsqueeze(-1).clone(), "m/s", "none"),
                 ObsTerm("tar_facing", to_heading_xy(rot, self.tar_facing), "1", "heading")]
 
     def reward(self, state: CharState) -> Tensor:
+        """``[num_envs]`` :func:`steering_reward` of the root's world velocity and heading."""
         facing = angle_to_dir(torch_util.calc_heading(state.root_rot))
         c = self.cfg
         return steering_reward(state.root_vel[:, :2], facing, self.tar_dir, self.tar_speed, self.tar_facing,
                                c.vel_w, c.facing_w, c.vel_scale)
 
     def tracking_errors(self, state: CharState) -> Dict[str, Tensor]:
-        """``tar_vel_err``: |v_xy - tar_speed * tar_dir| (m/s, world), split into its speed part
+        """Goal errors, ``[num_envs]`` each.
+
+        ``tar_vel_err``: |v_xy - tar_speed * tar_dir| (m/s, world), split into its speed part
         ``tar_speed_err`` = ||v_xy| - tar_speed| (m/s) and its direction part ``tar_dir_err``, the
         angle between v_xy and tar_dir (rad; pi/2 where the root stands still); ``facing_err``:
-        angle between the root's heading and the target facing (rad)."""
+        angle between the root's heading and the target facing (rad).
+        """
         facing = angle_to_dir(torch_util.calc_heading(state.root_rot))
         vel = state.root_vel[:, :2]
         speed = torch.linalg.norm(vel, dim=-1)
@@ -382,7 +421,10 @@ class LocationTask(Task):
         self.tar_pos = torch.zeros(num_envs, 2, device=device)
 
     def _resample(self, env_ids: Tensor, root_pos: Tensor) -> None:
-        """Targets uniform on the disk of radius ``max_dist`` about ``root_pos`` (``[k, 3]``), outside ``reach_dist``."""
+        """New targets for ``env_ids`` (``[k]``) about their roots ``root_pos`` (``[k, 3]`` m).
+
+        Uniform by area on the disk of radius ``max_dist``, outside radius ``reach_dist``.
+        """
         n = len(env_ids)
         c = self.cfg
         # Area-uniform radius on the annulus [reach_dist, max_dist].
@@ -392,14 +434,17 @@ class LocationTask(Task):
         self.tar_pos[env_ids] = root_pos[:, :2] + radius.unsqueeze(-1) * angle_to_dir(angle)
 
     def reset(self, env_ids: Tensor, state: CharState) -> None:
+        """New targets for ``env_ids`` about their roots."""
         self._resample(env_ids, state.root_pos[env_ids])
 
     def update(self, state: CharState) -> None:
+        """Replace the targets the roots have come within ``reach_dist`` of."""
         dist = torch.linalg.norm(self.tar_pos - state.root_pos[:, :2], dim=-1)
         reached = torch.nonzero(dist < self.cfg.reach_dist).flatten()
         self._resample(reached, state.root_pos[reached])
 
     def obs_terms(self, state: CharState) -> List[ObsTerm]:
+        """``tar_pos`` ``[num_envs, 2]`` m, the target relative to the root in the heading frame."""
         local = to_heading_xy(state.root_rot, self.tar_pos - state.root_pos[:, :2])
         return [ObsTerm("tar_pos", local, "m", "heading")]
 
@@ -408,6 +453,7 @@ class LocationTask(Task):
         return {"tar_dist": torch.linalg.norm(self.tar_pos - state.root_pos[:, :2], dim=-1)}
 
     def reward(self, state: CharState) -> Tensor:
+        """``[num_envs]`` :func:`location_reward` of the root's world position and velocity."""
         c = self.cfg
         return location_reward(state.root_pos[:, :2], state.root_vel[:, :2], self.tar_pos, c.tar_speed,
                                c.pos_w, c.vel_w, c.pos_scale)

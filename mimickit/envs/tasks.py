@@ -32,7 +32,9 @@ register_task = TASKS.register
 
 
 class Task(abc.ABC):
-    """A goal for ``num_envs`` characters; the environment calls, in order:
+    """A goal for ``num_envs`` characters.
+
+    The environment calls, in order:
 
     - :meth:`reset` for the envs that start an episode (after their character is placed);
     - each control step, after the physics: :meth:`update` (e.g. draw a new goal on a
@@ -53,11 +55,14 @@ class Task(abc.ABC):
         self.device = device
         self.control_dt = control_dt
 
-    def reset(self, env_ids: Tensor, state: CharState) -> None:
-        """Start new goals in ``env_ids`` (long ``[k]``); ``state`` is every env's."""
+    def reset(self, env_ids: Tensor, state: CharState) -> None:  # noqa: B027 (optional hook)
+        """Start new goals in ``env_ids`` (long ``[k]``); ``state`` is every env's. The default does nothing."""
 
-    def update(self, state: CharState) -> None:
-        """Advance the goals by one control step, before :meth:`obs_terms` and :meth:`reward`."""
+    def update(self, state: CharState) -> None:  # noqa: B027 (optional hook)
+        """Advance the goals by one control step, before :meth:`obs_terms` and :meth:`reward`.
+
+        The default does nothing (a goal that never changes within an episode).
+        """
 
     @abc.abstractmethod
     def obs_terms(self, state: CharState) -> List[ObsTerm]:
@@ -68,8 +73,10 @@ class Task(abc.ABC):
         """``[num_envs]`` task reward of the current state."""
 
     def tracking_errors(self, state: CharState) -> Dict[str, Tensor]:
-        """Named ``[num_envs]`` errors of the current state against the goal, in physical units,
-        averaged per episode in test statistics (``eval.json``); none by default."""
+        """Named ``[num_envs]`` errors of the current state against the goal, in physical units.
+
+        They are averaged per episode in test statistics (``eval.json``); none by default.
+        """
         return {}
 
 

@@ -21,14 +21,24 @@ from mimickit.util.config import from_dict
 
 @dataclasses.dataclass
 class ViewMotionEnvConfig:
+    """Keys of a motion viewer env YAML.
+
+    Attributes:
+        char_file: the character's MJCF.
+        motion_file: the clips to play, a clip (``.npz``) or a dataset YAML.
+    """
+
     char_file: str
     motion_file: str
 
 
 @register_env("view_motion")
 class ViewMotionEnv(CharEnv):
-    """Observation: the clip phase in [0, 1], ``[num_envs, 1]``. Actions are ignored
-    (``[num_envs, num_dofs]``); the reward is 0."""
+    """Plays clips kinematically; see the module docstring.
+
+    Observation: the clip phase in [0, 1], ``[num_envs, 1]``. Actions are ignored
+    (``[num_envs, num_dofs]``); the reward is 0.
+    """
 
     def __init__(self, config: Dict[str, Any], config_file: str, engine_config_file: str,
                  num_envs: int, device: str, visualize: bool, video_file=None):
@@ -40,9 +50,11 @@ class ViewMotionEnv(CharEnv):
         self.motion_length = self.motion_lib.get_motion_length(self.motion_ids)
 
     def get_obs_space(self) -> BoxSpace:
+        """The clip phase, ``(1,)`` in [0, 1]."""
         return BoxSpace(low=torch.zeros(1, device=self.device), high=torch.ones(1, device=self.device))
 
     def get_action_space(self) -> BoxSpace:
+        """Unbounded, ``(num_dofs,)``; actions are ignored."""
         return BoxSpace.unbounded(self.kin_char_model.num_dofs, self.device)
 
     def _reset_envs(self, env_ids: Tensor) -> None:

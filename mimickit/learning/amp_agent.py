@@ -75,7 +75,7 @@ BCE_REWARD_FLOOR = 1e-4
 
 # ---------------------------------------------------------------------- losses and rewards
 def bce_disc_loss(demo_logit: Tensor, agent_logit: Tensor) -> Tensor:
-    """Binary cross-entropy of a discriminator on logits (Peng et al. 2021, eq. 5):
+    """Binary cross-entropy of a discriminator on logits (Peng et al. 2021, eq. 5).
 
     ``0.5 * (mean_i -log sigmoid(l_demo_i) + mean_j -log(1 - sigmoid(l_agent_j)))``.
 
@@ -87,8 +87,9 @@ def bce_disc_loss(demo_logit: Tensor, agent_logit: Tensor) -> Tensor:
 
 
 def lsq_disc_loss(demo_d: Tensor, agent_d: Tensor) -> Tensor:
-    """Least-squares discriminator loss with targets +1 / -1 (Peng et al. 2021, eq. 6;
-    Escontrela et al. 2022): ``0.5 * (mean_i (d_demo_i - 1)^2 + mean_j (d_agent_j + 1)^2)``.
+    """Least-squares discriminator loss with targets +1 / -1 (Peng et al. 2021, eq. 6).
+
+    ``0.5 * (mean_i (d_demo_i - 1)^2 + mean_j (d_agent_j + 1)^2)`` (also Escontrela et al. 2022).
 
     demo_d ``[n]``, agent_d ``[m]`` raw outputs. Returns a scalar.
     """
@@ -106,12 +107,14 @@ def lsq_style_reward(d: Tensor) -> Tensor:
 
 
 def disc_grad_penalty(demo_output: Tensor, demo_input: Tensor) -> Tensor:
-    """Mean squared norm of the discriminator's gradient at the demonstrations,
+    """Mean squared norm of the discriminator's gradient at the demonstrations.
+
     ``mean_i |d D(x_i) / d x_i|^2`` (Peng et al. 2021, eq. 8, without ``w_gp / 2``).
 
     Args:
-        demo_output: ``[n]`` outputs computed from ``demo_input`` (``[n, dim]``, which
-            must require grad). The graph is kept so the penalty can be minimised.
+        demo_output: ``[n]`` outputs computed from ``demo_input``. The graph is kept so
+            the penalty can be minimised.
+        demo_input: ``[n, dim]`` discriminator inputs; must require grad.
 
     Returns:
         A scalar.
@@ -121,16 +124,19 @@ def disc_grad_penalty(demo_output: Tensor, demo_input: Tensor) -> Tensor:
 
 
 # Per disc_loss: (discriminator loss, style reward, prediction D from the raw output).
-DISC_LOSSES = {
+_DiscLossFns = Tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]
+DISC_LOSSES: Dict[str, _DiscLossFns] = {
     "bce": (bce_disc_loss, bce_style_reward, torch.sigmoid),
     "lsq": (lsq_disc_loss, lsq_style_reward, lambda d: d),
-}  # type: Dict[str, Tuple[Callable[[Tensor, Tensor], Tensor], Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]]
+}
 
 
 # ---------------------------------------------------------------------- model and config
 class AMPDiscriminator(nn.Module):
-    """``[batch, amp_obs_dim]`` normalised AMP observations -> ``[batch]`` raw outputs
-    (logits for ``bce``, scores for ``lsq``): a network body then one linear unit.
+    """``[batch, amp_obs_dim]`` normalised AMP observations -> ``[batch]`` raw outputs.
+
+    The outputs are logits for ``bce`` and scores for ``lsq``; a network body then one
+    linear unit.
 
     Args:
         amp_obs_dim: input size.
@@ -144,6 +150,7 @@ class AMPDiscriminator(nn.Module):
         self.logit_layer = nn.Linear(out_dim, 1)
 
     def forward(self, norm_amp_obs: Tensor) -> Tensor:
+        """``[batch, amp_obs_dim]`` normalised AMP observations -> ``[batch]`` raw outputs."""
         return self.logit_layer(self.body(norm_amp_obs)).squeeze(-1)
 
     def weights(self) -> List[Tensor]:
@@ -184,6 +191,7 @@ class AMPAgentConfig(PPOAgentConfig):
     disc_reward_w: float = 1.0
 
     def validate(self, source: str) -> None:
+        """PPO's checks, then AMP's keys; :class:`MimicKitError` naming ``source`` and the key."""
         super().validate(source)
         check_network_name(self.disc_net, "{}: key 'disc_net'".format(source))
         check_key(self.disc_loss in DISC_LOSSES, source, "disc_loss", self.disc_loss,
@@ -223,10 +231,11 @@ class AMPAgent(PPOAgent):
         cfg = from_dict(AMPAgentConfig, config, config_file)
         ppo_keys = {f.name for f in dataclasses.fields(PPOAgentConfig)}
         super().__init__({k: v for k, v in config.items() if k in ppo_keys}, config_file, env, device)
-        self.config = cfg  # type: AMPAgentConfig
-        self.demo_env = env  # type: AMPEnvLike
+        self.config: AMPAgentConfig = cfg
+        self.demo_env: AMPEnvLike = env
         self.amp_obs_dim = int(env.amp_obs_dim)
-        self.disc = AMPDiscriminator(self.amp_obs_dim, cfg.disc_net, "{}: key 'disc_net'".format(config_file)).to(device)
+        self.disc = AMPDiscriminator(self.amp_obs_dim, cfg.disc_net,
+                                     "{}: key 'disc_net'".format(config_file)).to(device)
         self.disc_optimizer = build_optimizer(cfg.disc_optimizer, list(self.disc.parameters()),
                                               "{}: key 'disc_optimizer'".format(config_file))
         self.amp_obs_norm = Normalizer(self.amp_obs_dim, cfg.obs_norm_clip, cfg.normalizer_samples, device=device)
@@ -245,8 +254,10 @@ class AMPAgent(PPOAgent):
 
     # ------------------------------------------------------------------ rewards and losses
     def style_reward(self, amp_obs: Tensor) -> Tensor:
-        """Scaled style reward ``[n]`` of raw AMP observations ``[n, amp_obs_dim]`` (no gradient):
-        ``disc_reward_scale`` x the ``disc_loss`` kind's style reward of the discriminator's output."""
+        """Scaled style reward ``[n]`` of raw AMP observations ``[n, amp_obs_dim]`` (no gradient).
+
+        ``disc_reward_scale`` x the ``disc_loss`` kind's style reward of the discriminator's output.
+        """
         with torch.no_grad():
             out = self.disc(self.amp_obs_norm.normalize(amp_obs))
             return self.config.disc_reward_scale * self._style_reward_fn(out)
@@ -308,7 +319,7 @@ class AMPAgent(PPOAgent):
             valid: ``[n]`` bool, the steps to learn from (not in failed envs); at least one.
         """
         cfg = self.config
-        sums = {}  # type: Dict[str, Tensor]
+        sums: Dict[str, Tensor] = {}
         count = 0
         self.amp_obs_norm.record(amp_obs[valid])
         for _ in range(cfg.disc_epochs):

@@ -287,8 +287,8 @@ class BaseAgent(abc.ABC):
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> Dict[str, Any]:
         """Observation/action sizes, the observation normaliser and :meth:`_model_state`."""
-        state = {"obs_dim": self.obs_dim, "action_dim": self.action_dim,
-                 "obs_norm": self.obs_norm.state_dict()}  # type: Dict[str, Any]
+        state: Dict[str, Any] = {"obs_dim": self.obs_dim, "action_dim": self.action_dim,
+                                 "obs_norm": self.obs_norm.state_dict()}
         state.update(self._model_state())
         return state
 

@@ -31,12 +31,14 @@ VERSION = 1
 def get_rng_state() -> Dict[str, Any]:
     """Torch (CPU and every CUDA device), numpy and Python random states, as plain values."""
     np_state = np.random.get_state()
-    state = {
+    if not isinstance(np_state, tuple):  # only for a non-MT19937 bit generator, which np.random never uses
+        raise TypeError("numpy's global random state is not MT19937: {}".format(type(np_state).__name__))
+    state: Dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
                   "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
         "python": random.getstate(),
-    }  # type: Dict[str, Any]
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -85,7 +87,7 @@ def load_checkpoint(path: str, agent_name: str, map_location: str = "cpu") -> Di
     except Exception as e:  # torch raises many types for a bad file; none is a programming error here
         reason = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().split("\n")[0][:120]
         raise MimicKitError("{}: cannot read it as a model file: truncated, or not a MimicKit checkpoint "
-                            "({}: {})".format(path, type(e).__name__, reason))
+                            "({}: {})".format(path, type(e).__name__, reason)) from e
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise MimicKitError("{}: not a MimicKit checkpoint (expected a model.pt saved by training)".format(path))
     if checkpoint.get("version") != VERSION:

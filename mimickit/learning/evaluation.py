@@ -53,8 +53,8 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
     finished = torch.zeros_like(shares)
     ep_return = torch.zeros(env.num_envs, device=env.device)
     ep_len = torch.zeros(env.num_envs, dtype=torch.long, device=env.device)
-    error_sums = {}  # type: Dict[str, Tensor]
-    episodes = {"return": [], "ep_len": [], "fail": []}  # type: Dict[str, List[Tensor]]
+    error_sums: Dict[str, Tensor] = {}
+    episodes: Dict[str, List[Tensor]] = {"return": [], "ep_len": [], "fail": []}
     if seed is not None:
         seed_generators(seed)
     obs = env.reset()

@@ -20,7 +20,7 @@ class ExperienceBuffer:
         self.steps_per_iter = steps_per_iter
         self.num_envs = num_envs
         self.device = device
-        self._data = {}  # type: Dict[str, Tensor]
+        self._data: Dict[str, Tensor] = {}
 
     def add(self, name: str, shape: Tuple[int, ...], dtype: torch.dtype = torch.float32) -> None:
         """Allocate ``name`` as zeros ``[steps_per_iter, num_envs, *shape]``.

@@ -111,7 +111,7 @@ def collect_obs(env: BaseEnv, act: Callable[[Tensor], Tensor], num_obs: int) -> 
     ``num_obs`` observations are gathered. Leaves the envs mid-episode.
     """
     obs = env.reset()
-    gathered = []  # type: List[Tensor]
+    gathered: List[Tensor] = []
     count = 0
     with torch.no_grad():
         while count < num_obs:
@@ -192,6 +192,7 @@ def build_sidecar(agent: BaseAgent, env: BaseEnv, configs: Dict[str, str], env_n
 
     Args:
         agent: a :class:`mimickit.learning.base_agent.BaseAgent`.
+        env: the environment it acts in (for the layout, action space, dofs and gains).
         configs: ``{"engine": path, "env": path, "agent": path}`` of the run.
         env_name: the env config's ``env_name``.
         model_file: the loaded checkpoint, or ``None``.
@@ -204,7 +205,7 @@ def build_sidecar(agent: BaseAgent, env: BaseEnv, configs: Dict[str, str], env_n
     char = _character_info(env)
     meaning = char.pop("action_meaning")
     layout = [s._asdict() for s in env.get_obs_layout()]
-    sidecar = {
+    sidecar: Dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "files": {"onnx": ONNX_FILE, "torchscript": TORCHSCRIPT_FILE},
@@ -227,7 +228,7 @@ def build_sidecar(agent: BaseAgent, env: BaseEnv, configs: Dict[str, str], env_n
             "high": _floats(space.high),
             "clipped_in_graph": False,
         },
-    }  # type: Dict[str, Any]
+    }
     sidecar.update(char)
     sidecar["env"] = {"env_name": env_name, "motion_file": motion_file}
     sidecar["source"] = {"model_file": model_file, "agent_name": agent.NAME, "iteration": trained[0],
@@ -282,6 +283,8 @@ def verify_export(policy: DeployPolicy, out_dir: str, obs: Tensor) -> Dict[str, 
     """Largest absolute difference of the exported files' actions from ``policy``'s.
 
     Args:
+        policy: the torch policy the files were written from.
+        out_dir: the folder holding ``policy.onnx`` and ``policy.pt``.
         obs: ``[n, obs_dim]`` raw observations to compare on.
 
     Returns:
@@ -308,10 +311,16 @@ def export_policy(agent: BaseAgent, env: BaseEnv, out_dir: str, configs: Dict[st
     Args:
         agent: a :class:`mimickit.learning.base_agent.BaseAgent` with its model loaded.
         env: the environment it acts in (for the layout, action space, dofs and gains).
-        configs, env_name, model_file, motion_file, trained: see :func:`build_sidecar`.
+        out_dir: the folder to write to; created when missing.
+        configs: ``{"engine": path, "env": path, "agent": path}`` of the run; copied next to
+            the policy.
+        env_name: the env config's ``env_name``.
+        model_file: the loaded checkpoint, or ``None``.
+        motion_file: the ``--motion_file`` override, or ``None``.
         verify_obs: ``[n, obs_dim]`` raw observations (e.g. :func:`collect_obs`); when
             given, the files' outputs are compared with the torch policy's on them and
             the result is stored in the sidecar under ``verification``.
+        trained: ``(iteration, sample_count)`` of the model's training.
 
     Returns:
         The sidecar mapping.
@@ -352,7 +361,7 @@ def load_sidecar(path: str) -> Dict[str, Any]:
         with open(path, "r") as f:
             sidecar = json.load(f)
     except ValueError as e:
-        raise MimicKitError("{}: not valid JSON ({})".format(path, e))
+        raise MimicKitError("{}: not valid JSON ({})".format(path, e)) from e
     if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
         raise MimicKitError("{}: not a MimicKit policy sidecar (expected 'format': '{}')".format(path, FORMAT))
     if sidecar.get("version") != VERSION:

@@ -30,8 +30,8 @@ class Logger(abc.ABC):
     def log(self, row: Dict[str, float], step: int) -> None:
         """Write ``row`` (column name -> value) at ``step`` (environment samples so far)."""
 
-    def close(self) -> None:
-        """Flush and release files. Safe to call twice."""
+    def close(self) -> None:  # noqa: B027 (optional hook)
+        """Flush and release files. Safe to call twice; the default does nothing."""
 
 
 def _format_value(value: float) -> str:
@@ -55,7 +55,7 @@ class TxtLogger(Logger):
 
     def __init__(self, out_dir: str, append: bool = False):
         self.path = os.path.join(out_dir, LOG_FILE)
-        self._columns = None  # type: Optional[List[str]]
+        self._columns: Optional[List[str]] = None
         if append and os.path.isfile(self.path):
             with open(self.path, "r") as f:
                 header = f.readline().split()
@@ -63,11 +63,12 @@ class TxtLogger(Logger):
         self._widths = [max(len(c), 12) for c in self._columns or []]
         mode = "a" if self._columns else "w"
         try:
-            self._file = open(self.path, mode)  # type: Any
+            self._file: Any = open(self.path, mode)
         except OSError as e:
-            raise MimicKitError("cannot write the training log {}: {}".format(self.path, e.strerror))
+            raise MimicKitError("cannot write the training log {}: {}".format(self.path, e.strerror)) from e
 
     def log(self, row: Dict[str, float], step: int) -> None:
+        """Append ``row`` (``step`` is not written); the first row also writes the header."""
         if self._columns is None:
             self._columns = list(row)
             self._widths = [max(len(c), 12) for c in self._columns]
@@ -77,6 +78,7 @@ class TxtLogger(Logger):
         self._file.flush()
 
     def close(self) -> None:
+        """Close the file. Safe to call twice."""
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -96,16 +98,16 @@ def read_txt_log(path: str) -> Dict[str, List[float]]:
     if not lines:
         raise MimicKitError("{}: empty log file (expected a header row of column names)".format(path))
     header = lines[0]
-    columns = {name: [] for name in header}  # type: Dict[str, List[float]]
+    columns: Dict[str, List[float]] = {name: [] for name in header}
     for line_no, cells in enumerate(lines[1:], start=2):
         if len(cells) != len(header):
             raise MimicKitError("{} line {}: {} values for {} columns".format(path, line_no, len(cells), len(header)))
         for name, cell in zip(header, cells):
             try:
                 columns[name].append(float(cell))
-            except ValueError:
+            except ValueError as e:
                 raise MimicKitError("{} line {}: column '{}' holds '{}', expected a number".format(
-                    path, line_no, name, cell))
+                    path, line_no, name, cell)) from e
     return columns
 
 
@@ -114,14 +116,16 @@ class TensorBoardLogger(Logger):
 
     def __init__(self, out_dir: str):
         from torch.utils.tensorboard import SummaryWriter
-        self._writer = SummaryWriter(log_dir=out_dir)  # type: Any
+        self._writer: Any = SummaryWriter(log_dir=out_dir)
 
     def log(self, row: Dict[str, float], step: int) -> None:
+        """One scalar per column at ``step``, then flush."""
         for name, value in row.items():
             self._writer.add_scalar(name, value, global_step=step)
         self._writer.flush()
 
     def close(self) -> None:
+        """Close the event writer. Safe to call twice."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -139,16 +143,18 @@ class WandbLogger(Logger):
     def __init__(self, out_dir: str, config: Optional[Dict[str, Any]] = None):
         try:
             import wandb
-        except ImportError:
+        except ImportError as e:
             raise MimicKitError("--logger wandb: the wandb package is not installed "
-                                "(pip install -e \".[wandb]\")")
-        self._run = wandb.init(project=os.environ.get("WANDB_PROJECT", "mimickit"), dir=out_dir,
-                               config=config or {})  # type: Any
+                                "(pip install -e \".[wandb]\")") from e
+        self._run: Any = wandb.init(project=os.environ.get("WANDB_PROJECT", "mimickit"), dir=out_dir,
+                                    config=config or {})
 
     def log(self, row: Dict[str, float], step: int) -> None:
+        """Log ``row`` to the run at ``step``."""
         self._run.log(dict(row), step=step)
 
     def close(self) -> None:
+        """Finish the run. Safe to call twice."""
         if self._run is not None:
             self._run.finish()
             self._run = None
@@ -162,6 +168,8 @@ def build_logger(name: str, out_dir: str, append: bool = False,
     """The logger called ``name`` (one of :data:`LOGGERS`) writing into ``out_dir``.
 
     Args:
+        name: ``txt``, ``tb`` or ``wandb``.
+        out_dir: the run's output folder; created when missing.
         append: continue an existing ``log.txt`` (a resumed run); only ``txt`` uses it.
         config: run settings recorded by ``wandb``.
 

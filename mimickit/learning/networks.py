@@ -18,7 +18,7 @@ from mimickit.util.errors import MimicKitError
 # Builder: in_dim -> (body, out_dim).
 NetworkBuilder = Callable[[int], Tuple[nn.Module, int]]
 
-NETWORKS = {}  # type: Dict[str, NetworkBuilder]
+NETWORKS: Dict[str, NetworkBuilder] = {}
 
 _FC_NAME = re.compile(r"^fc_(\d+)layers_(\d+)units$")
 
@@ -44,7 +44,7 @@ def build_mlp(in_dim: int, hidden_sizes: List[int]) -> Tuple[nn.Module, int]:
         ``(module, out_dim)``; the module maps ``[batch, in_dim]`` to ``[batch, out_dim]``
         with ``out_dim = hidden_sizes[-1]`` (``in_dim`` when ``hidden_sizes`` is empty).
     """
-    layers = []  # type: List[nn.Module]
+    layers: List[nn.Module] = []
     size = in_dim
     for units in hidden_sizes:
         layers.append(nn.Linear(size, units))

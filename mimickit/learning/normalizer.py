@@ -17,8 +17,12 @@ def merge_moments(count_a: Tensor, mean_a: Tensor, var_a: Tensor,
     ``var = (n_a var_a + n_b var_b + d^2 n_a n_b / n) / n``.
 
     Args:
-        count_a, count_b: scalar sample counts (float tensors); ``count_a + count_b > 0``.
-        mean_a, var_a, mean_b, var_b: ``[dim]`` means and population variances.
+        count_a: scalar sample count of set a (float tensor); ``count_a + count_b > 0``.
+        mean_a: ``[dim]`` mean of set a.
+        var_a: ``[dim]`` population variance of set a.
+        count_b: scalar sample count of set b (float tensor).
+        mean_b: ``[dim]`` mean of set b.
+        var_b: ``[dim]`` population variance of set b.
 
     Returns:
         ``(count, mean [dim], var [dim])``.
@@ -47,6 +51,14 @@ class Normalizer(nn.Module):
         eps: floor of ``std`` (a constant input normalises to 0 instead of dividing by 0).
         device: torch device of the statistics.
     """
+
+    # Buffers (registered in __init__), float64.
+    count: Tensor  # scalar: samples merged so far
+    mean: Tensor  # [dim]
+    var: Tensor  # [dim], population variance
+    _new_count: Tensor  # scalar: samples recorded since the last update
+    _new_mean: Tensor  # [dim]
+    _new_var: Tensor  # [dim]
 
     def __init__(self, dim: int, clip: float, max_samples: int, eps: float = 1e-4, device: str = "cpu"):
         super().__init__()

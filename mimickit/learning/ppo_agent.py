@@ -82,6 +82,7 @@ class PPOAgentConfig(BaseAgentConfig):
     max_grad_norm: Optional[float] = None
 
     def validate(self, source: str) -> None:
+        """The shared checks, then PPO's keys; :class:`MimicKitError` naming ``source`` and the key."""
         super().validate(source)
         check_network_name(self.actor_net, "{}: key 'actor_net'".format(source))
         check_network_name(self.critic_net, "{}: key 'critic_net'".format(source))
@@ -113,7 +114,9 @@ def compute_gae(reward: Tensor, value: Tensor, next_value: Tensor, done: Tensor,
     The TD(lambda) return, the critic's target, is ``A_t + V(s_t)``.
 
     Args:
-        reward, value, next_value: ``[T, num_envs]`` ``r_t``, ``V(s_t)``, ``V(s'_t)``.
+        reward: ``[T, num_envs]`` rewards ``r_t``.
+        value: ``[T, num_envs]`` values ``V(s_t)`` of the states the steps started from.
+        next_value: ``[T, num_envs]`` values ``V(s'_t)`` of the states the steps reached.
         done: ``[T, num_envs]`` long :class:`DoneFlags` of each step.
         discount: gamma in [0, 1).
         td_lambda: lambda in [0, 1].
@@ -150,8 +153,8 @@ def ppo_surrogate_loss(logp: Tensor, old_logp: Tensor, advantage: Tensor, clip_r
     ratio ``rho_t = pi(a_t | s_t) / pi_old(a_t | s_t) = exp(logp - old_logp)``.
 
     Args:
-        logp, old_logp: ``[n]`` log-probabilities of the taken actions under the current
-            and the data-collecting policy.
+        logp: ``[n]`` log-probabilities of the taken actions under the current policy.
+        old_logp: ``[n]`` log-probabilities of the taken actions under the data-collecting policy.
         advantage: ``[n]`` (normalised) advantages.
         clip_ratio: eps > 0.
 
@@ -203,7 +206,7 @@ class PPOAgent(BaseAgent):
     def __init__(self, config: Dict[str, Any], config_file: str, env: BaseEnv, device: str):
         cfg = from_dict(PPOAgentConfig, config, config_file)
         super().__init__(cfg, config_file, env, device)
-        self.config = cfg  # type: PPOAgentConfig
+        self.config: PPOAgentConfig = cfg
         self.model = PPOModel(self.obs_dim, self.action_dim, cfg.actor_net, cfg.critic_net, cfg.action_std,
                               cfg.learn_action_std, config_file).to(device)
         self.actor_optimizer = build_optimizer(cfg.actor_optimizer, self.model.actor_parameters(),
@@ -276,7 +279,7 @@ class PPOAgent(BaseAgent):
         old_logp = self.buffer.get_flat("logp")
         target = target.flatten()
         norm_adv = torch.zeros_like(target)
-        sums = {}  # type: Dict[str, Tensor]
+        sums: Dict[str, Tensor] = {}
         counts = {"actor": 0, "critic": 0}
         if num_valid > 0:
             norm_adv[valid] = normalize_advantages(advantage.flatten()[valid], cfg.adv_clip)
@@ -303,7 +306,7 @@ class PPOAgent(BaseAgent):
                 counts["critic"] += 1
         keys = ("actor_loss", "surrogate_loss", "bound_loss", "action_reg_loss", "entropy", "clip_frac",
                 "approx_kl", "critic_loss")
-        info = {}  # type: Dict[str, float]
+        info: Dict[str, float] = {}
         for key in keys:
             count = counts["critic" if key == "critic_loss" else "actor"]
             info[key] = float(sums[key]) / count if count else float("nan")

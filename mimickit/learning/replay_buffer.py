@@ -6,8 +6,9 @@ from torch import Tensor
 
 
 class ReplayBuffer:
-    """Holds up to ``capacity`` samples of shape ``[dim]``; once full, new samples
-    overwrite the oldest.
+    """Holds up to ``capacity`` samples of shape ``[dim]``.
+
+    Once full, new samples overwrite the oldest.
 
     Args:
         capacity: the most samples held, >= 1.

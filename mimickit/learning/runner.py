@@ -166,8 +166,8 @@ class Runner:
         self.iteration = 0
         self.sample_count = 0
         self.wall_time = 0.0
-        self._obs = None  # type: Optional[Tensor]  # current [num_envs, obs_dim]; None: reset all first
-        self._pending_rng = None  # type: Optional[Dict[str, Any]]
+        self._obs: Optional[Tensor] = None  # current [num_envs, obs_dim]; None: reset all first
+        self._pending_rng: Optional[Dict[str, Any]] = None
 
     @property
     def samples_per_iter(self) -> int:
@@ -272,7 +272,7 @@ class Runner:
             self._pending_rng = None
         progress = ProgressLine(max_samples, self.sample_count)
         self.return_tracker.reset_stats()
-        infos = []  # type: List[Dict[str, float]]
+        infos: List[Dict[str, float]] = []
         iter_time = 0.0  # s in train_iter since the last output, for samples/s
         iter_samples = 0
         run_start, wall_time_before = time.perf_counter(), self.wall_time
@@ -306,7 +306,7 @@ class Runner:
 
     def _output_row(self, infos: List[Dict[str, float]], samples_per_s: float) -> Dict[str, float]:
         """The log row of an output iteration; runs the test episodes."""
-        row = collections.OrderedDict()  # type: Dict[str, float]
+        row: Dict[str, float] = collections.OrderedDict()
         row["iteration"] = self.iteration
         row["samples"] = self.sample_count
         row["wall_time"] = self.wall_time  # s, before this output's test
@@ -329,8 +329,8 @@ class Runner:
         Holds the agent's :meth:`Agent.state_dict`, ``iteration``, ``sample_count``,
         ``wall_time``, the random states and the agent's config as a dict.
         """
-        content = {"iteration": self.iteration, "sample_count": self.sample_count, "wall_time": self.wall_time,
-                   "config": dataclasses.asdict(self.agent.config)}  # type: Dict[str, Any]
+        content: Dict[str, Any] = {"iteration": self.iteration, "sample_count": self.sample_count,
+                                   "wall_time": self.wall_time, "config": dataclasses.asdict(self.agent.config)}
         content.update(self.agent.state_dict())
         save_checkpoint(path, self.agent.NAME, content)
 
