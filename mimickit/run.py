@@ -14,18 +14,25 @@ if __package__ in (None, ""):
     # Run as a script: make the repository root, the parent of mimickit/, importable.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import glob
 import importlib.util
 import shutil
 import signal
 import threading
+import warnings
 from typing import TYPE_CHECKING, Dict, List, Optional
 
 from mimickit.util.arg_parser import RunArgs, help_text, parse_args, to_arg_lines
+from mimickit.util.atomic_file import atomic_write
 from mimickit.util.errors import MimicKitError
 
 if TYPE_CHECKING:
     from mimickit.learning.base_agent import BaseAgent
     from mimickit.learning.runner import Runner
+
+# Files whose presence marks a folder as holding a training run.
+RUN_FILES = ("model.pt", "log.txt")
+INT_MODEL_DIR = "int_models"
 
 # Observations of a deterministic rollout on which --mode export checks the exported files.
 EXPORT_CHECK_OBS = 1000
@@ -62,17 +69,64 @@ def _seed(seed: int) -> None:
 
 
 def _save_run_config(args: RunArgs, configs: Dict[str, str]) -> None:
-    """Copy the three configs into ``out_dir`` and write ``args.txt`` that reruns the same flags."""
+    """Copy the three configs into ``out_dir`` and write ``args.txt`` that reruns the same flags, atomically."""
     for key, src in configs.items():
         dst = os.path.join(args.out_dir, key + ".yaml")
         if not (os.path.exists(dst) and os.path.samefile(src, dst)):
-            shutil.copyfile(src, dst)
-    with open(os.path.join(args.out_dir, "args.txt"), "w") as f:
+            with open(src, "rb") as f_in, atomic_write(dst) as f_out:
+                f_out.write(f_in.read())
+    with atomic_write(os.path.join(args.out_dir, "args.txt"), "w") as f:
         f.write(to_arg_lines(args))
 
 
+def _holds_run(folder: str) -> bool:
+    """Whether ``folder`` holds a training run (its ``model.pt`` or ``log.txt``)."""
+    return any(os.path.isfile(os.path.join(folder, name)) for name in RUN_FILES)
+
+
+def _check_run_folder(args: RunArgs) -> None:
+    """Refuse to train into a folder that holds a run, unless resuming it or told to replace it.
+
+    Raises:
+        MimicKitError: naming the folder and the three ways on.
+    """
+    if _holds_run(args.out_dir) and not (args.resume or args.overwrite):
+        raise MimicKitError("--out_dir {} holds a training run ({}): say --resume true to continue it, "
+                            "--overwrite true to replace it, or give another --out_dir".format(
+                                args.out_dir, ", ".join(n for n in RUN_FILES
+                                                        if os.path.isfile(os.path.join(args.out_dir, n)))))
+
+
+def _clear_run_folder(args: RunArgs) -> None:
+    """Prepare ``out_dir`` for training.
+
+    Removes stale temporary files (of a save killed mid-write) and, with ``--overwrite`` and
+    no ``--resume``, the replaced run's ``model.pt``, ``log.txt`` and ``int_models/``.
+    """
+    for folder in (args.out_dir, os.path.join(args.out_dir, INT_MODEL_DIR)):
+        for path in glob.glob(os.path.join(folder, "*.tmp")):
+            os.remove(path)
+    if args.overwrite and not args.resume:
+        for name in RUN_FILES:
+            if os.path.isfile(os.path.join(args.out_dir, name)):
+                os.remove(os.path.join(args.out_dir, name))
+        shutil.rmtree(os.path.join(args.out_dir, INT_MODEL_DIR), ignore_errors=True)
+
+
+def _output_dir(args: RunArgs, out_dir_given: bool) -> str:
+    """Where this run writes.
+
+    ``out_dir``, except for test and export when ``out_dir`` holds a training run that the
+    command line did not name (e.g. an arg file's training folder): then its ``test/``
+    (``export/``) subfolder.
+    """
+    if args.mode == "train" or args.overwrite or out_dir_given or not _holds_run(args.out_dir):
+        return args.out_dir
+    return os.path.join(args.out_dir, args.mode)
+
+
 def _export(args: RunArgs, configs: Dict[str, str], runner: Runner, agent: BaseAgent,
-            model_file: Optional[str]) -> None:
+            model_file: Optional[str], out_dir: str) -> None:
     """Write the deployment files of ``agent``'s policy into ``out_dir`` and check them.
 
     See :mod:`mimickit.learning.export`; the check compares the files' actions with the
@@ -82,22 +136,30 @@ def _export(args: RunArgs, configs: Dict[str, str], runner: Runner, agent: BaseA
     from mimickit.util.config import load_yaml
     policy = agent.build_deploy_policy()
     obs = collect_obs(runner.env, lambda o: policy(o.cpu()).to(o.device), EXPORT_CHECK_OBS)
-    sidecar = export_policy(agent, runner.env, args.out_dir, configs, load_yaml(configs["env"])["env_name"],
+    sidecar = export_policy(agent, runner.env, out_dir, configs, load_yaml(configs["env"])["env_name"],
                             model_file=model_file, motion_file=args.motion_file, verify_obs=obs,
                             trained=(runner.iteration, runner.sample_count))
     check = sidecar["verification"]
     for name in (sidecar["files"]["onnx"], sidecar["files"]["torchscript"], SIDECAR_FILE):
-        print("wrote " + os.path.join(args.out_dir, name))
+        print("wrote " + os.path.join(out_dir, name))
     print("largest difference from the torch policy's actions on {} rollout observations: onnx {:.2e}, "
           "torchscript {:.2e}".format(check["num_obs"], check["max_abs_err_onnx"], check["max_abs_err_torchscript"]))
 
 
-def run(args: RunArgs) -> None:
+def run(args: RunArgs, out_dir_given: bool = True) -> None:
     """Build engine -> env -> agent from ``args`` and run its mode.
 
-    train: writes ``engine.yaml``, ``env.yaml``, ``agent.yaml`` and ``args.txt`` into
-    ``out_dir``, loads ``--model_file`` (or, with ``--resume true``, ``<out_dir>/model.pt``
-    when no model file is given), then trains. test: loads ``--model_file`` when given,
+    Run folders: training refuses an ``out_dir`` that holds a run (``model.pt`` or
+    ``log.txt``) unless ``--resume true`` or ``--overwrite true``; test and export write into
+    ``<out_dir>/test`` (``export``) when ``out_dir`` holds a run and ``out_dir_given`` is
+    false (it came from an arg file or the default), so they never mix their files with a
+    training run's unless told. Nothing is written before every input has been checked
+    (configs, model file, env and agent built).
+
+    train: loads ``--model_file`` (or, with ``--resume true``, ``<out_dir>/model.pt`` when
+    no model file is given), writes ``engine.yaml``, ``env.yaml``, ``agent.yaml`` and
+    ``args.txt`` into ``out_dir`` atomically, then trains. test: loads ``--model_file`` (a
+    learning agent without it needs ``--random_policy true``),
     runs ``--test_episodes`` episodes (with ``--rand_seed``, the generators are seeded
     again right before the first episode, so ``tools/sim2sim.py`` with the same seed and
     ``--num_envs`` starts the same episodes), prints the statistics and writes
@@ -131,14 +193,11 @@ def run(args: RunArgs) -> None:
             raise MimicKitError("--logger {}: the {} package is not installed ({})".format(
                 args.logger, package, install))
     _check_device(args.device)
+    if args.mode == "train":
+        _check_run_folder(args)
+    out_dir = _output_dir(args, out_dir_given)
     if args.rand_seed is not None:
         _seed(args.rand_seed)
-    try:
-        os.makedirs(args.out_dir, exist_ok=True)
-    except OSError as e:
-        raise MimicKitError("--out_dir: cannot create {}: {}".format(args.out_dir, e.strerror)) from e
-    if args.mode == "train":
-        _save_run_config(args, configs)
 
     # Imported here so that flag errors and --help answer without loading torch.
     from mimickit.envs.env_builder import build_env
@@ -146,7 +205,7 @@ def run(args: RunArgs) -> None:
     from mimickit.learning.evaluation import write_eval
     from mimickit.learning.runner import Runner
 
-    video_file = os.path.join(args.out_dir, "video.mp4") if args.video else None
+    video_file = os.path.join(out_dir, "video.mp4") if args.video else None
     num_envs = 1 if args.mode == "export" else args.num_envs
     env = build_env(configs["env"], configs["engine"], num_envs, args.device, args.visualize,
                     motion_file=args.motion_file, video_file=video_file)
@@ -155,17 +214,45 @@ def run(args: RunArgs) -> None:
         runner = Runner(agent, env, args.device)
         if model_file is not None:
             runner.load(model_file)
+        elif args.mode == "test" and agent.TRAINS and not args.random_policy:
+            raise MimicKitError("--mode test: --model_file not given (expected the model saved by training; "
+                                "--random_policy true tests the untrained policy)")
+        max_samples = agent.config.max_samples if args.max_samples is None else args.max_samples
+        if args.mode == "train" and args.resume and runner.sample_count >= max_samples:
+            raise MimicKitError("--resume: {} has trained {} samples, max_samples is {}: nothing left to train "
+                                "(raise --max_samples to continue)".format(model_file, runner.sample_count,
+                                                                             max_samples))
+        _make_dir(out_dir)
         if args.mode == "train":
-            runner.train(max_samples=args.max_samples, out_dir=args.out_dir, logger=args.logger)
+            _clear_run_folder(args)
+            _save_run_config(args, configs)
+            runner.train(max_samples=max_samples, out_dir=out_dir, logger=args.logger)
         elif args.mode == "export":
-            _export(args, configs, runner, agent, model_file)
+            _export(args, configs, runner, agent, model_file, out_dir)
         else:
             if args.rand_seed is not None:
                 _seed(args.rand_seed)  # the episodes draw the same starts whatever building drew
             stats = runner.test(num_episodes=args.test_episodes)
-            write_eval(stats, os.path.join(args.out_dir, "eval.json"))
+            write_eval(stats, os.path.join(out_dir, "eval.json"))
     finally:
         env.close()
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """``warnings`` output as one ``warning: ...`` line (no source line)."""
+    return "warning: {}\n".format(" ".join(str(message).split("\n")))
+
+
+def _make_dir(folder: str) -> None:
+    """Create ``folder`` (and its parents).
+
+    Raises:
+        MimicKitError: naming the folder when it cannot be created.
+    """
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise MimicKitError("--out_dir: cannot create {}: {}".format(folder, e.strerror)) from e
 
 
 def _raise_interrupt(signum, frame) -> None:
@@ -191,11 +278,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     _interrupt_on_signals()
+    warnings.formatwarning = _one_line_warning
     if "-h" in argv or "--help" in argv:
-        print(help_text())
+        try:
+            print(help_text())
+        except BrokenPipeError:  # e.g. `mimickit --help | head -3`: the reader left, nothing to report
+            sys.stdout = open(os.devnull, "w")
         return 0
     try:
-        run(parse_args(argv))
+        run(parse_args(argv), out_dir_given="--out_dir" in argv)
     except MimicKitError as e:
         print("error: " + " ".join(str(e).split("\n")), file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import tomllib
+import types
 
 import pytest
 import torch
@@ -49,6 +50,9 @@ class FakeEnv(BaseEnv):
 
 
 class FakeAgent:
+    NAME, TRAINS = "FAKE", True
+    config = types.SimpleNamespace(max_samples=500)  # the agent's own limit when --max_samples is not given
+
     def __init__(self, config, config_file, env, device):
         CALLS.append(("agent", dict(config=config, env=env, device=device, draw=torch.rand(3))))
 
@@ -58,6 +62,7 @@ class FakeRunner:
 
     def __init__(self, agent, env, device):
         assert isinstance(agent, FakeAgent)
+        self.sample_count = 0
 
     def load(self, path):
         CALLS.append(("load", path))

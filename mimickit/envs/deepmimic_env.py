@@ -21,7 +21,7 @@ from mimickit.envs.base_env import DoneFlags, ObsSlice
 from mimickit.envs.char_env import CharEnv
 from mimickit.envs.env_builder import register_env
 from mimickit.util import torch_util
-from mimickit.util.config import from_dict
+from mimickit.util.config import check_key, from_dict
 
 TRACKING_ERRORS = ("root_pos_err_m", "root_rot_err_rad", "body_pos_err_m", "body_rot_err_rad",
                    "key_pos_err_m", "dof_vel_err_radps")
@@ -41,6 +41,15 @@ class DeepMimicRewardConfig:
     root_pose_scale: float = 5.0
     root_vel_scale: float = 1.0
     key_pos_scale: float = 10.0
+
+    def validate(self, source: str) -> None:
+        """Raise :class:`MimicKitError` naming ``source`` on a negative weight or a scale <= 0."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_w"):
+                check_key(value >= 0, source, f.name, value, ">= 0")
+            else:
+                check_key(value > 0, source, f.name, value, "> 0")
 
 
 @dataclasses.dataclass
@@ -79,6 +88,17 @@ class DeepMimicEnvConfig:
     joint_err_w: Dict[str, float] = dataclasses.field(default_factory=dict)
     reward: DeepMimicRewardConfig = dataclasses.field(default_factory=DeepMimicRewardConfig)
     ref_char_offset: List[float] = dataclasses.field(default_factory=lambda: [0.0, 1.5, 0.0])
+
+    def validate(self, source: str) -> None:
+        """Raise :class:`MimicKitError` naming ``source`` and the key on a value out of range."""
+        check_key(self.episode_length > 0, source, "episode_length", self.episode_length, "> 0 (s)")
+        check_key(self.pose_termination_dist > 0, source, "pose_termination_dist", self.pose_termination_dist,
+                  "> 0 (m)")
+        check_key(all(k >= 1 for k in self.tar_obs_steps), source, "tar_obs_steps", self.tar_obs_steps,
+                  "control steps >= 1")
+        check_key(all(w >= 0 for w in self.joint_err_w.values()), source, "joint_err_w", self.joint_err_w,
+                  "weights >= 0")
+        check_key(len(self.ref_char_offset) == 3, source, "ref_char_offset", self.ref_char_offset, "[x, y, z] (m)")
 
 
 @register_env("deepmimic")

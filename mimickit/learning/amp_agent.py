@@ -65,8 +65,7 @@ from mimickit.learning.networks import build_network, check_network_name
 from mimickit.learning.normalizer import Normalizer
 from mimickit.learning.ppo_agent import PPOAgent, PPOAgentConfig
 from mimickit.learning.replay_buffer import ReplayBuffer
-from mimickit.learning.runner import check_key
-from mimickit.util.config import from_dict
+from mimickit.util.config import check_key, from_dict
 from mimickit.util.errors import MimicKitError
 
 # Floor of 1 - D in the BCE style reward, so the reward stays finite (<= -log(1e-4) = 9.21).

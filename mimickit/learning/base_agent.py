@@ -26,7 +26,8 @@ from mimickit.envs.base_env import BaseEnv, BoxSpace
 from mimickit.learning.experience_buffer import ExperienceBuffer
 from mimickit.learning.export import DeployPolicy, make_deploy_policy
 from mimickit.learning.normalizer import Normalizer
-from mimickit.learning.runner import RunnerConfig, Transition, check_key
+from mimickit.learning.runner import RunnerConfig, Transition
+from mimickit.util.config import check_key
 from mimickit.util.errors import MimicKitError
 
 

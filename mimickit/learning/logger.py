@@ -14,13 +14,16 @@ import abc
 import math
 import os
 import sys
+import time
 from typing import Any, Dict, List, Optional
 
 from tqdm import tqdm
 
+from mimickit.util.atomic_file import atomic_write
 from mimickit.util.errors import MimicKitError
 
 LOG_FILE = "log.txt"
+PLAIN_PERIOD_S = 60.0  # s between progress lines when not on a terminal
 
 
 class Logger(abc.ABC):
@@ -49,17 +52,23 @@ class TxtLogger(Logger):
     rows are written in the same order, a missing value as ``nan``. With ``append`` and an
     existing file (a resumed run), rows are appended under the file's own header.
 
+    ``last_iteration`` (a resumed run: its checkpoint's iteration) drops the rows of later
+    iterations first, written by a run that was killed after logging but before saving.
+
     Raises:
         MimicKitError: when the file cannot be opened.
     """
 
-    def __init__(self, out_dir: str, append: bool = False):
+    def __init__(self, out_dir: str, append: bool = False, last_iteration: Optional[int] = None):
         self.path = os.path.join(out_dir, LOG_FILE)
         self._columns: Optional[List[str]] = None
         if append and os.path.isfile(self.path):
             with open(self.path, "r") as f:
-                header = f.readline().split()
+                lines = f.read().splitlines(keepends=True)
+            header = lines[0].split() if lines else []
             self._columns = header or None
+            if self._columns and last_iteration is not None and "iteration" in self._columns:
+                _keep_rows_up_to(self.path, lines, self._columns.index("iteration"), last_iteration)
         self._widths = [max(len(c), 12) for c in self._columns or []]
         mode = "a" if self._columns else "w"
         try:
@@ -82,6 +91,22 @@ class TxtLogger(Logger):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _keep_rows_up_to(path: str, lines: List[str], column: int, last_iteration: int) -> None:
+    """Rewrite ``path`` (its ``lines``, header first) without the rows whose ``column`` exceeds ``last_iteration``."""
+    kept = [lines[0]]
+    for line in lines[1:]:
+        cells = line.split()
+        try:
+            if cells and float(cells[column]) > last_iteration:
+                continue
+        except (IndexError, ValueError):
+            pass
+        kept.append(line)
+    if len(kept) < len(lines):
+        with atomic_write(path, "w") as f:
+            f.writelines(kept)
 
 
 def read_txt_log(path: str) -> Dict[str, List[float]]:
@@ -164,7 +189,7 @@ LOGGERS = ("txt", "tb", "wandb")
 
 
 def build_logger(name: str, out_dir: str, append: bool = False,
-                 config: Optional[Dict[str, Any]] = None) -> Logger:
+                 config: Optional[Dict[str, Any]] = None, last_iteration: Optional[int] = None) -> Logger:
     """The logger called ``name`` (one of :data:`LOGGERS`) writing into ``out_dir``.
 
     Args:
@@ -172,13 +197,14 @@ def build_logger(name: str, out_dir: str, append: bool = False,
         out_dir: the run's output folder; created when missing.
         append: continue an existing ``log.txt`` (a resumed run); only ``txt`` uses it.
         config: run settings recorded by ``wandb``.
+        last_iteration: with ``append``, ``txt`` drops the rows logged after this iteration.
 
     Raises:
         MimicKitError: on an unknown name (listing the known ones) or a missing package.
     """
     os.makedirs(out_dir, exist_ok=True)
     if name == "txt":
-        return TxtLogger(out_dir, append=append)
+        return TxtLogger(out_dir, append=append, last_iteration=last_iteration)
     if name == "tb":
         return TensorBoardLogger(out_dir)
     if name == "wandb":
@@ -201,9 +227,11 @@ class ProgressLine:
     """Console progress of a training run.
 
     On a terminal, a tqdm bar over ``max_samples`` shows samples, samples/s, ETA and the
-    mean training return and episode length. At each output iteration :meth:`summary`
-    prints one line (also when not on a terminal, e.g. output to a file):
-    ``iter 50 | samples 32000/1e+06 | 1.2e+04 samples/s | return 12.3 | ep_len 20 | test return 15 | ETA 0:01:20``.
+    mean training return and episode length. Without a terminal (output to a file), a
+    plain line is printed after the first iteration and then every :data:`PLAIN_PERIOD_S`
+    seconds. At each output iteration :meth:`summary` prints one line:
+    ``iter 50 | samples 32000/1000000 | 1.2e+04 samples/s | return 12.3 | ep_len 20 | style_reward 0.8 |
+    test return 15 | ETA 0:01:20``.
 
     Args:
         max_samples: samples at which training stops.
@@ -211,23 +239,37 @@ class ProgressLine:
     """
 
     def __init__(self, max_samples: int, start_samples: int):
-        self.max_samples = max_samples
-        self._bar = tqdm(total=max_samples, initial=start_samples, unit="samples", unit_scale=True,
+        self.max_samples = int(max_samples)
+        self._samples = start_samples
+        self._bar = tqdm(total=self.max_samples, initial=start_samples, unit="samples", unit_scale=True,
                          dynamic_ncols=True, disable=None, leave=False, file=sys.stderr)
+        self._start = self._last_plain = time.perf_counter()
+        self._start_samples = start_samples
 
-    def update(self, num_samples: int, mean_return: float, mean_ep_len: float) -> None:
-        """Advance by ``num_samples`` and show the latest mean return and episode length."""
-        self._bar.set_postfix_str("return {} | ep_len {}".format(_fmt(mean_return), _fmt(mean_ep_len)),
-                                  refresh=False)
+    def update(self, num_samples: int, mean_return: float, mean_ep_len: float,
+               extras: Optional[Dict[str, float]] = None) -> None:
+        """Advance by ``num_samples``; show the mean return, episode length and ``extras`` (e.g. the style reward)."""
+        text = " | ".join(["return {}".format(_fmt(mean_return)), "ep_len {}".format(_fmt(mean_ep_len))]
+                          + ["{} {}".format(k, _fmt(v)) for k, v in (extras or {}).items()])
+        self._bar.set_postfix_str(text, refresh=False)
         self._bar.update(num_samples)
+        first = self._samples == self._start_samples
+        self._samples += num_samples
+        now = time.perf_counter()
+        if self._bar.disable and (first or now - self._last_plain >= PLAIN_PERIOD_S):
+            self._last_plain = now
+            rate = (self._samples - self._start_samples) / max(now - self._start, 1e-9)
+            tqdm.write("samples {}/{} | {} samples/s | {}".format(self._samples, self.max_samples, _fmt(rate), text),
+                       file=sys.stdout)
 
     def summary(self, iteration: int, samples: int, samples_per_s: float, mean_return: float,
-                mean_ep_len: float, test_return: Optional[float]) -> None:
+                mean_ep_len: float, test_return: Optional[float], extras: Optional[Dict[str, float]] = None) -> None:
         """Print the one-line summary of an output iteration on stdout."""
         eta = (self.max_samples - samples) / samples_per_s if samples_per_s > 0 else float("inf")
-        parts = ["iter {}".format(iteration), "samples {}/{:.3g}".format(samples, self.max_samples),
+        parts = ["iter {}".format(iteration), "samples {}/{}".format(samples, self.max_samples),
                  "{} samples/s".format(_fmt(samples_per_s)), "return {}".format(_fmt(mean_return)),
                  "ep_len {}".format(_fmt(mean_ep_len))]
+        parts += ["{} {}".format(k, _fmt(v)) for k, v in (extras or {}).items()]
         if test_return is not None:
             parts.append("test return {}".format(_fmt(test_return)))
         parts.append("ETA {}".format(_fmt_duration(max(eta, 0.0))))

@@ -37,8 +37,7 @@ from mimickit.learning.base_agent import BaseAgent, BaseAgentConfig, OptimizerCo
 from mimickit.learning.distributions import DiagGaussian
 from mimickit.learning.networks import check_network_name
 from mimickit.learning.ppo_model import PPOModel
-from mimickit.learning.runner import check_key
-from mimickit.util.config import from_dict
+from mimickit.util.config import check_key, from_dict
 
 
 @dataclasses.dataclass

@@ -9,7 +9,9 @@ step through :meth:`Agent.record_step` and each episode start through
 One training iteration collects ``steps_per_iter`` control steps from each of the
 ``num_envs`` environments, then calls :meth:`Agent.update`. Every ``iters_per_output``
 iterations (and at the last one) the runner runs ``test_episodes`` episodes with the
-deterministic policy, writes a log row and saves ``<out_dir>/model.pt``.
+deterministic policy, writes a log row and saves ``<out_dir>/model.pt``; training then
+starts new episodes in every env, so a run resumed from that save continues bit for bit
+as the uninterrupted one (the simulator state itself is not saved).
 
 Episode ends and bootstrapping. After ``env.step`` the runner resets the environments
 whose ``done`` is not ``DoneFlags.NULL`` with ``env.reset(env_ids)``. The environment
@@ -24,23 +26,31 @@ before it bootstraps from its own ``next_obs``, which was still sound.
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
+import math
 import os
 import time
+import warnings
 from typing import Any, Dict, List, Optional, Protocol, Tuple
 
 import torch
 from torch import Tensor
 
 from mimickit.envs.base_env import BaseEnv, DoneFlags
-from mimickit.learning.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
+from mimickit.learning.checkpoint import load_checkpoint, nonfinite_entries, save_checkpoint, set_rng_state
 from mimickit.learning.evaluation import run_test_episodes
 from mimickit.learning.logger import ProgressLine, build_logger
 from mimickit.learning.return_tracker import ReturnTracker
+from mimickit.util.config import check_key
 from mimickit.util.errors import MimicKitError
 
 MODEL_FILE = "model.pt"
 INT_MODEL_DIR = "int_models"
+MAX_NONFINITE_UPDATES = 3  # non-finite updates in a row (each undone) that stop a run
+MAX_FAILED_SHARE = 0.5  # share of failed env steps in an iteration ...
+FAILED_SHARE_ITERS = 10  # ... for this many iterations in a row stops a run
+PROGRESS_KEYS = ("style_reward", "enc_reward")  # update statistics shown beside the return
 
 
 @dataclasses.dataclass
@@ -66,12 +76,6 @@ class RunnerConfig:
         for key in ("max_samples", "steps_per_iter", "iters_per_output"):
             check_key(getattr(self, key) >= 1, source, key, getattr(self, key), ">= 1")
         check_key(self.test_episodes >= 0, source, "test_episodes", self.test_episodes, ">= 0")
-
-
-def check_key(ok: bool, source: str, key: str, value: Any, expected: str) -> None:
-    """Raise :class:`MimicKitError` ``<source>: key '<key>' must be <expected>, got <value>`` unless ``ok``."""
-    if not ok:
-        raise MimicKitError("{}: key '{}' must be {}, got {}".format(source, key, expected, value))
 
 
 @dataclasses.dataclass
@@ -166,7 +170,10 @@ class Runner:
         self.iteration = 0
         self.sample_count = 0
         self.wall_time = 0.0
-        self._obs: Optional[Tensor] = None  # current [num_envs, obs_dim]; None: reset all first
+        self._obs: Optional[Tensor] = None
+        self._failed_steps = 0  # failed env steps in the current rollout
+        self._failed_iters = 0  # iterations in a row with more than MAX_FAILED_SHARE failed steps
+        self._nonfinite_updates = 0  # non-finite updates in a row  # current [num_envs, obs_dim]; None: reset all first
         self._pending_rng: Optional[Dict[str, Any]] = None
 
     @property
@@ -201,6 +208,7 @@ class Runner:
             env_time += time.perf_counter() - start
             next_obs = next_obs.to(self.device)
             valid = ~_failed_mask(info, self.num_envs, self.device)
+            self._failed_steps += int((~valid).sum())
             done = torch.where(valid, done.to(self.device), fail)
             reward = torch.where(valid, reward.to(self.device), torch.zeros_like(reward, device=self.device))
             self.agent.record_step(step, Transition(obs, action, extras, next_obs, reward, done, valid, info))
@@ -220,14 +228,60 @@ class Runner:
             rollout: acting, recording) and ``time_update_s``.
         """
         start = time.perf_counter()
+        self._failed_steps = 0
         env_time = self.rollout()
+        self._check_failed_share(self._failed_steps / self.samples_per_iter)
         rollout_time = time.perf_counter() - start
-        info = self.agent.update()
+        info = self._guarded_update()
         info.update(time_env_s=env_time, time_policy_s=rollout_time - env_time,
                     time_update_s=time.perf_counter() - start - rollout_time)
         self.iteration += 1
         self.sample_count += self.samples_per_iter
         return info
+
+    def _guarded_update(self) -> Dict[str, float]:
+        """The agent's update, undone when it leaves a non-finite loss or parameter (NaN guard).
+
+        The agent's state before the update is kept; after a non-finite loss (``*_loss``
+        statistics) or parameter it is restored and the iteration's statistics read NaN.
+        After :data:`MAX_NONFINITE_UPDATES` such updates in a row the run stops.
+
+        Raises:
+            MimicKitError: naming the quantity and the iteration, after too many non-finite updates.
+        """
+        good = copy.deepcopy(self.agent.state_dict())
+        info = self.agent.update()
+        learned = self._failed_steps < self.samples_per_iter  # else no minibatch ran and the losses read NaN
+        bad = [k for k, v in info.items() if learned and k.endswith("_loss") and not math.isfinite(v)]
+        bad += nonfinite_entries(self.agent.state_dict())
+        if not bad:
+            self._nonfinite_updates = 0
+            return info
+        self.agent.load_state_dict(good, "the state before iteration {}".format(self.iteration + 1))
+        self._nonfinite_updates += 1
+        message = "iteration {}: non-finite {} after the update".format(self.iteration + 1, ", ".join(bad[:4]))
+        if self._nonfinite_updates >= MAX_NONFINITE_UPDATES:
+            raise MimicKitError("{} ({} updates in a row; the model was restored to its last finite state and "
+                                "model.pt holds the last output's): lower the learning rates or set "
+                                "max_grad_norm".format(message, self._nonfinite_updates))
+        warnings.warn(message + "; undone, the iteration's samples are dropped", stacklevel=2)
+        return {k: float("nan") for k in info}
+
+    def _check_failed_share(self, share: float) -> None:
+        """Stop a run whose simulation keeps failing.
+
+        It stops when more than :data:`MAX_FAILED_SHARE` of the env steps are in failed envs
+        for :data:`FAILED_SHARE_ITERS` iterations in a row.
+
+        Raises:
+            MimicKitError: naming the share and the likely causes.
+        """
+        self._failed_iters = self._failed_iters + 1 if share > MAX_FAILED_SHARE else 0
+        if self._failed_iters >= FAILED_SHARE_ITERS:
+            raise MimicKitError(
+                "iteration {}: {:.0%} of the env steps failed (NaN, Inf or MuJoCo warnings) for {} iterations in a "
+                "row: the simulation is unstable; check the PD gains (kp, kd) of the character and the engine's "
+                "sim_freq (raise it)".format(self.iteration + 1, share, self._failed_iters))
 
     def restart_episodes(self) -> None:
         """Reset every env before the next rollout (after the env was stepped outside the runner)."""
@@ -266,7 +320,7 @@ class Runner:
         max_samples = cfg.max_samples if max_samples is None else max_samples
         model_path = os.path.join(out_dir, MODEL_FILE)
         log = build_logger(logger, out_dir, append=self.iteration > 0,
-                           config={"agent": self.agent.NAME, **dataclasses.asdict(cfg)})
+                           config={"agent": self.agent.NAME, **dataclasses.asdict(cfg)}, last_iteration=self.iteration)
         if self._pending_rng is not None:
             set_rng_state(self._pending_rng)
             self._pending_rng = None
@@ -283,19 +337,20 @@ class Runner:
                 iter_time += time.perf_counter() - start
                 iter_samples += self.samples_per_iter
                 progress.update(self.samples_per_iter, self.return_tracker.mean_return(),
-                                self.return_tracker.mean_ep_len())
+                                self.return_tracker.mean_ep_len(), _progress_extras(infos[-1]))
                 if self.iteration % cfg.iters_per_output == 0 or self.sample_count >= max_samples:
                     self.wall_time = wall_time_before + time.perf_counter() - run_start
                     samples_per_s = iter_samples / iter_time if iter_time > 0 else float("nan")
                     row = self._output_row(infos, samples_per_s)
                     log.log(row, step=self.sample_count)
                     progress.summary(self.iteration, self.sample_count, samples_per_s, row["train_return"],
-                                     row["train_ep_len"], row.get("test_return"))
+                                     row["train_ep_len"], row.get("test_return"), _progress_extras(row))
                     self.save(model_path)
                     if cfg.save_int_models:
                         self.save(os.path.join(out_dir, INT_MODEL_DIR, "model_{}.pt".format(self.iteration)))
                     infos, iter_time, iter_samples = [], 0.0, 0
                     self.return_tracker.reset_stats()
+                    self.restart_episodes()  # as test episodes do: a run resumed from this save is exact
         except KeyboardInterrupt:
             self.wall_time = wall_time_before + time.perf_counter() - run_start
             self.save(model_path)
@@ -346,6 +401,9 @@ class Runner:
                 saved by another agent, or does not fit this agent (:meth:`Agent.load_state_dict`).
         """
         checkpoint = load_checkpoint(path, self.agent.NAME, map_location=self.device)
+        bad = nonfinite_entries({k: v for k, v in checkpoint.items() if k != "rng"})
+        if bad:
+            raise MimicKitError("{}: holds non-finite values in {} (a diverged model)".format(path, ", ".join(bad[:4])))
         self.agent.load_state_dict(checkpoint, path)
         try:
             self.iteration = int(checkpoint["iteration"])
@@ -355,6 +413,14 @@ class Runner:
             raise MimicKitError("{}: not a training checkpoint (no '{}')".format(path, e.args[0])) from e
         self._pending_rng = checkpoint.get("rng")
         self._obs = None
+
+
+def _progress_extras(info: Dict[str, float]) -> Dict[str, float]:
+    """The adversarial rewards of an update's statistics (``style_reward``, ``enc_reward``) for the progress line.
+
+    They go beside the return, which holds the task reward alone.
+    """
+    return {k: info[k] for k in PROGRESS_KEYS if k in info}
 
 
 def _failed_mask(info: Dict[str, Any], num_envs: int, device: str) -> Tensor:

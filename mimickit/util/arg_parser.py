@@ -52,6 +52,9 @@ class RunArgs:
     rand_seed: Optional[int] = _flag(None, "seed for torch, numpy and random (default: not seeded)")
     test_episodes: int = _flag(10, "test: number of episodes to run", min_value=1)
     resume: bool = _flag(False, "train: continue from --model_file, or <out_dir>/model.pt when not given")
+    overwrite: bool = _flag(False, "train: replace the run in out_dir (model.pt, log.txt, int_models/); "
+                                   "test, export: write into a training run's out_dir itself")
+    random_policy: bool = _flag(False, "test: run a learning agent without --model_file (its untrained policy)")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunArgs)}

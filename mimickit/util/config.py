@@ -107,16 +107,23 @@ def _build(cls, data: Dict[str, Any], source: str, prefix: str = ""):
                 source, prefix, name, _type_name(hints[name])))
     obj = cls(**kwargs)
     check = getattr(obj, "validate", None)
-    if check is not None:
-        check(source)
+    if check is not None:  # a nested config's checks name the key that holds it
+        check("{}: key '{}'".format(source, prefix[:-1]) if prefix else source)
     return obj
+
+
+def check_key(ok: bool, source: str, key: str, value: Any, expected: str) -> None:
+    """Raise :class:`MimicKitError` ``<source>: key '<key>' must be <expected>, got <value>`` unless ``ok``."""
+    if not ok:
+        raise MimicKitError("{}: key '{}' must be {}, got {}".format(source, key, expected, value))
 
 
 def from_dict(cls: Type[T], data: Dict[str, Any], source: str) -> T:
     """Build the config dataclass ``cls`` from ``data`` read from ``source`` (a file name).
 
     A dataclass may define ``validate(self, source: str)`` for checks across keys; it
-    raises :class:`MimicKitError` itself, naming ``source``.
+    raises :class:`MimicKitError` itself, naming ``source`` (for a nested dataclass,
+    ``"<file>: key '<key>'"``).
 
     Raises:
         MimicKitError: on an unknown key, a missing required key or a wrong type, naming
