@@ -21,7 +21,7 @@ import io
 import os
 import random
 import re
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterable, List, Tuple
 
 import numpy as np
 import torch
@@ -67,6 +67,7 @@ def nonfinite_entries(content: Any, prefix: str = "") -> List[str]:
     if isinstance(content, torch.Tensor):
         bad = content.is_floating_point() and not bool(torch.isfinite(content).all())
         return [prefix or "tensor"] if bad else []
+    items: Iterable[Tuple[Any, Any]]
     if isinstance(content, dict):
         items = content.items()
     elif isinstance(content, (list, tuple)):
