@@ -225,8 +225,8 @@ class AMPAgent(PPOAgent):
 
     def __init__(self, config: Dict[str, Any], config_file: str, env: BaseEnv, device: str):
         if not isinstance(env, AMPEnvLike):
-            raise MimicKitError("{}: agent_name AMP needs an environment with AMP observations (env_name: amp), "
-                                "got {}".format(config_file, type(env).__name__))
+            raise MimicKitError("{}: agent_name {} needs an environment with AMP observations (env_name: amp), "
+                                "got {}".format(config_file, self.NAME, type(env).__name__))
         cfg = from_dict(AMPAgentConfig, config, config_file)
         ppo_keys = {f.name for f in dataclasses.fields(PPOAgentConfig)}
         super().__init__({k: v for k, v in config.items() if k in ppo_keys}, config_file, env, device)
@@ -291,13 +291,24 @@ class AMPAgent(PPOAgent):
         return loss, {k: v.detach() for k, v in parts.items()}
 
     # ------------------------------------------------------------------ training
+    def _total_reward(self, task_reward: Tensor, style_reward: Tensor) -> Tensor:
+        """The reward PPO trains on, ``task_reward_w * r_task + disc_reward_w * r_style`` (Peng et al. 2021, eq. 4).
+
+        Args:
+            task_reward: ``[steps_per_iter, num_envs]`` the environment's rewards.
+            style_reward: ``[steps_per_iter, num_envs]`` scaled style rewards (:meth:`style_reward`).
+
+        Returns:
+            ``[steps_per_iter, num_envs]``; a subclass may add terms (ASE: the encoder reward).
+        """
+        return self.config.task_reward_w * task_reward + self.config.disc_reward_w * style_reward
+
     def _update(self) -> Dict[str, float]:
-        cfg = self.config
         valid = self.buffer.get("valid")
         amp_obs = self.buffer.get_flat("amp_obs")
         task_reward = self.buffer.get("reward").clone()
         style = self.style_reward(amp_obs).view_as(task_reward)
-        reward = cfg.task_reward_w * task_reward + cfg.disc_reward_w * style
+        reward = self._total_reward(task_reward, style)
         self.buffer.get("reward").copy_(torch.where(valid, reward, torch.zeros_like(reward)))
 
         info = super()._update()

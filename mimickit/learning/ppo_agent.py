@@ -206,17 +206,40 @@ class PPOAgent(BaseAgent):
         cfg = from_dict(PPOAgentConfig, config, config_file)
         super().__init__(cfg, config_file, env, device)
         self.config: PPOAgentConfig = cfg
-        self.model = PPOModel(self.obs_dim, self.action_dim, cfg.actor_net, cfg.critic_net, cfg.action_std,
-                              cfg.learn_action_std, config_file).to(device)
+        self.model = PPOModel(self._net_input_dim(), self.action_dim, cfg.actor_net, cfg.critic_net,
+                              cfg.action_std, cfg.learn_action_std, config_file).to(device)
         self.actor_optimizer = build_optimizer(cfg.actor_optimizer, self.model.actor_parameters(),
                                                "{}: key 'actor_optimizer'".format(config_file))
         self.critic_optimizer = build_optimizer(cfg.critic_optimizer, self.model.critic_parameters(),
                                                 "{}: key 'critic_optimizer'".format(config_file))
         self.buffer.add("logp", ())
 
+    # ------------------------------------------------------------------ network input
+    def _net_input_dim(self) -> int:
+        """Size of the actor's and critic's input; PPO: ``obs_dim``. Called by ``__init__`` to build the model."""
+        return self.obs_dim
+
+    def _net_input(self, norm_obs: Tensor, from_buffer: bool) -> Tensor:
+        """The actor's and critic's input for normalised observations; PPO: ``norm_obs`` itself.
+
+        Every network call of the agent goes through here (acting, the values and the
+        minibatch losses of an update), so a subclass that conditions the networks on more
+        than the observation (ASE: a latent) overrides this and :meth:`_net_input_dim` alone.
+
+        Args:
+            norm_obs: ``[n, obs_dim]`` normalised observations.
+            from_buffer: false: the current observations of every env (``n = num_envs``), as
+                :meth:`_act` gets them; true: the buffer's samples in :meth:`ExperienceBuffer.get_flat`
+                order (``n = steps_per_iter * num_envs``), ``obs`` or ``next_obs`` alike.
+
+        Returns:
+            ``[n, _net_input_dim()]``.
+        """
+        return norm_obs
+
     # ------------------------------------------------------------------ acting
     def _act(self, norm_obs: Tensor, deterministic: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
-        dist = self.model.actor(norm_obs)
+        dist = self.model.actor(self._net_input(norm_obs, from_buffer=False))
         if deterministic:
             return dist.mode, {}
         action = dist.sample()
@@ -253,6 +276,21 @@ class PPOAgent(BaseAgent):
                  "clip_frac": clip_frac, "approx_kl": (old_logp - logp).mean()}
         return loss, {k: v.detach() for k, v in parts.items()}
 
+    def _actor_minibatch_loss(self, net_input: Tensor, action: Tensor, old_logp: Tensor,
+                              advantage: Tensor) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """The actor loss of one minibatch: :meth:`actor_loss` of the policy at ``net_input``.
+
+        Args:
+            net_input: ``[n, _net_input_dim()]`` rows of :meth:`_net_input` of the stored observations.
+            action: ``[n, action_dim]`` taken actions (normalised units).
+            old_logp: ``[n]`` their log-probabilities when taken.
+            advantage: ``[n]`` normalised, clipped advantages.
+
+        Returns:
+            ``(loss, parts)``; a subclass may add terms (each part is logged under its name).
+        """
+        return self.actor_loss(self.model.actor(net_input), action, old_logp, advantage)
+
     def _step(self, optimizer: torch.optim.Optimizer, loss: Tensor, params: Any) -> None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -265,10 +303,10 @@ class PPOAgent(BaseAgent):
         steps, num_envs = cfg.steps_per_iter, self.num_envs
         valid = self.buffer.get("valid")
         with torch.no_grad():
-            norm_obs = self.obs_norm.normalize(self.buffer.get_flat("obs"))
-            value = self.model.critic(norm_obs).view(steps, num_envs)
-            next_value = self.model.critic(self.obs_norm.normalize(self.buffer.get_flat("next_obs")))
-            next_value = next_value.view(steps, num_envs)
+            net_input = self._net_input(self.obs_norm.normalize(self.buffer.get_flat("obs")), from_buffer=True)
+            value = self.model.critic(net_input).view(steps, num_envs)
+            next_input = self._net_input(self.obs_norm.normalize(self.buffer.get_flat("next_obs")), from_buffer=True)
+            next_value = self.model.critic(next_input).view(steps, num_envs)
             advantage = compute_gae(self.buffer.get("reward"), value, next_value, self.buffer.get("done"),
                                     cfg.discount, cfg.td_lambda, valid)
             target = advantage + value
@@ -287,8 +325,8 @@ class PPOAgent(BaseAgent):
             for batch in minibatches(len(valid), cfg.actor_batch_size, valid):
                 if len(batch) == 0:
                     continue
-                loss, parts = self.actor_loss(self.model.actor(norm_obs[batch]), action[batch],
-                                              old_logp[batch], norm_adv[batch])
+                loss, parts = self._actor_minibatch_loss(net_input[batch], action[batch], old_logp[batch],
+                                                         norm_adv[batch])
                 self._step(self.actor_optimizer, loss, actor_params)
                 parts["actor_loss"] = loss.detach()
                 for key, val in parts.items():
@@ -299,12 +337,13 @@ class PPOAgent(BaseAgent):
             for batch in minibatches(len(valid), cfg.critic_batch_size, valid):
                 if len(batch) == 0:
                     continue
-                loss = F.mse_loss(self.model.critic(norm_obs[batch]), target[batch])
+                loss = F.mse_loss(self.model.critic(net_input[batch]), target[batch])
                 self._step(self.critic_optimizer, loss, critic_params)
                 sums["critic_loss"] = sums.get("critic_loss", 0.0) + loss.detach()
                 counts["critic"] += 1
-        keys = ("actor_loss", "surrogate_loss", "bound_loss", "action_reg_loss", "entropy", "clip_frac",
-                "approx_kl", "critic_loss")
+        keys: Tuple[str, ...] = ("actor_loss", "surrogate_loss", "bound_loss", "action_reg_loss", "entropy",
+                                 "clip_frac", "approx_kl", "critic_loss")
+        keys += tuple(sorted(k for k in sums if k not in keys))  # terms a subclass's actor loss adds
         info: Dict[str, float] = {}
         for key in keys:
             count = counts["critic" if key == "critic_loss" else "actor"]
