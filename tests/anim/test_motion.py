@@ -100,14 +100,6 @@ def test_an_npz_missing_a_key_is_a_user_error(tmp_path):
         Motion.load(str(path))
 
 
-def test_an_npz_holding_pickled_objects_is_refused(tmp_path):
-    path = tmp_path / "walk.npz"
-    np.savez(path, fps=np.array(30.0), loop_mode=np.array("clamp"), frames=make_frames(),
-             dof_names=np.array(DOF_NAMES, dtype=object))
-    with pytest.raises(MimicKitError, match="walk.npz"):
-        Motion.load(str(path))
-
-
 def test_a_missing_file_is_a_user_error(tmp_path):
     with pytest.raises(MimicKitError, match="nothing.npz"):
         Motion.load(str(tmp_path / "nothing.npz"))
