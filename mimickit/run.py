@@ -163,7 +163,8 @@ def run(args: RunArgs, out_dir_given: bool = True) -> None:
     runs ``--test_episodes`` episodes (with ``--rand_seed``, the generators are seeded
     again right before the first episode, so ``tools/sim2sim.py`` with the same seed and
     ``--num_envs`` starts the same episodes), prints the statistics and writes
-    ``eval.json``. export: loads ``--model_file`` and writes ``policy.onnx``,
+    ``eval.json``; ``--latent_seed`` runs every episode under the one latent drawn from
+    that seed (ASE). export: loads ``--model_file`` and writes ``policy.onnx``,
     ``policy.pt``, ``policy.json`` and the config copies into ``out_dir``
     (:mod:`mimickit.learning.export`), with one environment.
 
@@ -182,6 +183,8 @@ def run(args: RunArgs, out_dir_given: bool = True) -> None:
         model_file = os.path.join(args.out_dir, "model.pt")
     if model_file is not None:
         _require_file(model_file, "model_file", "a model saved by training")
+    if args.latent_seed is not None and args.mode != "test":
+        raise MimicKitError("--latent_seed: only for --mode test (training draws its latents at random)")
     if args.mode == "export":
         if model_file is None:
             raise MimicKitError("--model_file: not given (expected the model saved by training to export)")
@@ -217,11 +220,16 @@ def run(args: RunArgs, out_dir_given: bool = True) -> None:
         elif args.mode == "test" and agent.TRAINS and not args.random_policy:
             raise MimicKitError("--mode test: --model_file not given (expected the model saved by training; "
                                 "--random_policy true tests the untrained policy)")
+        if args.latent_seed is not None:
+            from mimickit.learning.ase_agent import set_fixed_latent
+            set_fixed_latent(agent, args.latent_seed)
         max_samples = agent.config.max_samples if args.max_samples is None else args.max_samples
         if args.mode == "train" and args.resume and runner.sample_count >= max_samples:
             raise MimicKitError("--resume: {} has trained {} samples, max_samples is {}: nothing left to train "
                                 "(raise --max_samples to continue)".format(model_file, runner.sample_count,
                                                                              max_samples))
+        if args.mode == "train":
+            runner.check_trainable()
         _make_dir(out_dir)
         if args.mode == "train":
             _clear_run_folder(args)

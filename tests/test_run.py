@@ -67,6 +67,9 @@ class FakeRunner:
     def load(self, path):
         CALLS.append(("load", path))
 
+    def check_trainable(self):
+        pass
+
     def train(self, max_samples, out_dir, logger):
         CALLS.append(("train", dict(max_samples=max_samples, out_dir=out_dir, logger=logger)))
 

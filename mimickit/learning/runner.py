@@ -283,6 +283,11 @@ class Runner:
                 "row: the simulation is unstable; check the PD gains (kp, kd) of the character and the engine's "
                 "sim_freq (raise it)".format(self.iteration + 1, share, self._failed_iters))
 
+    def check_trainable(self) -> None:
+        """Raise :class:`MimicKitError` when the agent does not learn (e.g. ``DUMMY``)."""
+        if not self.agent.TRAINS:
+            raise MimicKitError("--mode train: agent '{}' does not learn; use --mode test".format(self.agent.NAME))
+
     def restart_episodes(self) -> None:
         """Reset every env before the next rollout (after the env was stepped outside the runner)."""
         self._obs = None
@@ -315,8 +320,7 @@ class Runner:
             MimicKitError: the agent does not learn, or the logger cannot be created.
         """
         cfg = self.agent.config
-        if not self.agent.TRAINS:
-            raise MimicKitError("--mode train: agent '{}' does not learn; use --mode test".format(self.agent.NAME))
+        self.check_trainable()
         max_samples = cfg.max_samples if max_samples is None else max_samples
         model_path = os.path.join(out_dir, MODEL_FILE)
         log = build_logger(logger, out_dir, append=self.iteration > 0,
