@@ -224,7 +224,9 @@ class PPOAgent(BaseAgent):
 
         Every network call of the agent goes through here (acting, the values and the
         minibatch losses of an update), so a subclass that conditions the networks on more
-        than the observation (ASE: a latent) overrides this and :meth:`_net_input_dim` alone.
+        than the observation (ASE: a latent) overrides this and :meth:`_net_input_dim`
+        (and :meth:`_deterministic_actor`, which exports the policy of normalised
+        observations alone).
 
         Args:
             norm_obs: ``[n, obs_dim]`` normalised observations.
