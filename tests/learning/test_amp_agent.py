@@ -9,7 +9,7 @@ from mimickit.learning.amp_agent import AMPAgent, bce_style_reward, lsq_style_re
 from mimickit.learning.runner import Runner
 from mimickit.util.errors import MimicKitError
 from tests.learning.conftest import REPO
-from tests.learning.toy_envs import PointMassEnv
+from tests.learning.toy_envs import PointMassAMPEnv, PointMassEnv
 
 AGENT_FILE = REPO + "/data/agents/amp_humanoid_agent.yaml"
 SMALL = dict(steps_per_iter=8, actor_net="fc_1layers_32units", critic_net="fc_1layers_32units",
@@ -24,20 +24,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-class PointMassAMPEnv(PointMassEnv):
-    """The point mass with AMP observations ``[p, v]`` (``info["amp_obs"]``, 4 values);
-    demonstrations rest near the origin (p, v ~ N(0, 0.05^2))."""
-
-    amp_obs_dim = 4
-
-    def step(self, action):
-        obs, reward, done, info = super().step(action)
-        return obs, reward, done, dict(info, amp_obs=obs.clone())
-
-    def fetch_demo_amp_obs(self, n):
-        return 0.05 * torch.randn(n, 4)
 
 
 def make_agent(num_envs=8, env=None, **overrides):
@@ -70,7 +56,6 @@ def test_ppo_trains_on_task_w_times_task_reward_plus_disc_w_times_scaled_style_r
 def test_disc_loss_adds_grad_penalty_logit_reg_and_weight_decay_to_the_adversarial_loss():
     torch.manual_seed(1)
     agent = make_agent(disc_grad_penalty=3.0, disc_logit_reg=0.2, disc_weight_decay=0.01)
-    runner = Runner(agent, agent.env, "cpu")
     demo, policy = torch.randn(16, 4), torch.randn(16, 4) + 1.0
     loss, parts = agent.disc_loss(demo, policy)
     linears = [m for m in agent.disc.modules() if isinstance(m, torch.nn.Linear)]

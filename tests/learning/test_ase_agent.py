@@ -19,7 +19,7 @@ from mimickit.run import main
 from mimickit.util.config import load_yaml
 from mimickit.util.errors import MimicKitError
 from tests.learning.conftest import REPO
-from tests.learning.toy_envs import PointMassEnv
+from tests.learning.toy_envs import PointMassAMPEnv, PointMassEnv
 
 AGENT_FILE = REPO + "/data/agents/ase_humanoid_agent.yaml"
 SMALL = dict(steps_per_iter=8, actor_net="fc_1layers_32units", critic_net="fc_1layers_32units",
@@ -37,29 +37,11 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-class PointMassASEEnv(PointMassEnv):
-    """The point mass with AMP observations ``[p, v]`` of the state reached (4 values), demonstrations
-    resting near the origin, and a control step of 0.1 s (its ``dt``)."""
-
-    amp_obs_dim = 4
-
-    @property
-    def control_dt(self):
-        return self.dt
-
-    def step(self, action):
-        obs, reward, done, info = super().step(action)
-        return obs, reward, done, dict(info, amp_obs=obs.clone())
-
-    def fetch_demo_amp_obs(self, n):
-        return 0.05 * torch.randn(n, 4)
-
-
 def make_agent(num_envs=8, env=None, **overrides):
     config = load_yaml(AGENT_FILE)
     assert config.pop("agent_name") == "ASE"
     config.update(SMALL, **overrides)
-    return ASEAgent(config=config, config_file=AGENT_FILE, env=env or PointMassASEEnv(num_envs), device="cpu")
+    return ASEAgent(config=config, config_file=AGENT_FILE, env=env or PointMassAMPEnv(num_envs), device="cpu")
 
 
 def unit_rows(rng, n, d):
@@ -147,7 +129,7 @@ def test_latents_are_held_within_the_configured_range_and_redrawn_at_resets():
 
 def test_rollout_stores_the_latent_each_step_acted_under_and_resets_redraw_them():
     torch.manual_seed(4)
-    env = PointMassASEEnv(8, episode_steps=5)
+    env = PointMassAMPEnv(8, episode_steps=5)
     agent = make_agent(env=env, latent_time_min=10.0, latent_time_max=10.0)  # held longer than an episode
     runner = Runner(agent, env, "cpu")
     runner.train_iter()

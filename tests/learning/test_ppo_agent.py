@@ -222,7 +222,6 @@ def test_wandb_logger_logs_rows_against_samples(make_runner, tmp_path, monkeypat
     fake = types.SimpleNamespace(init=lambda **kw: calls.append(("init", kw)) or Run())
     monkeypatch.setitem(sys.modules, "wandb", fake)
     runner = make_runner(num_envs=2, iters_per_output=1)
-    agent = runner.agent
     runner.train(max_samples=80, out_dir=str(tmp_path), logger="wandb")
     assert calls[0][0] == "init" and calls[0][1]["dir"] == str(tmp_path)
     assert calls[0][1]["config"]["agent"] == "PPO"

@@ -52,3 +52,21 @@ class PointMassEnv(BaseEnv):
 
     def get_action_space(self):
         return BoxSpace(low=torch.full((2,), -2.0), high=torch.full((2,), 2.0))
+
+
+class PointMassAMPEnv(PointMassEnv):
+    """The point mass with AMP observations ``[p, v]`` of the state reached (``info["amp_obs"]``, 4 values),
+    demonstrations resting near the origin (p, v ~ N(0, 0.05^2)), and a control step of ``dt`` s."""
+
+    amp_obs_dim = 4
+
+    @property
+    def control_dt(self):
+        return self.dt
+
+    def step(self, action):
+        obs, reward, done, info = super().step(action)
+        return obs, reward, done, dict(info, amp_obs=obs.clone())
+
+    def fetch_demo_amp_obs(self, n):
+        return 0.05 * torch.randn(n, 4)
