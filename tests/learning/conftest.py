@@ -2,6 +2,7 @@
 import os
 
 import pytest
+import torch
 
 from mimickit.learning.ppo_agent import PPOAgent
 from mimickit.learning.runner import Runner
@@ -37,3 +38,20 @@ def make_runner(make_agent):
         agent = make_agent(num_envs, env, **overrides)
         return Runner(agent, agent.env, "cpu")
     return make
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny networks: one thread is faster, and much faster when other processes share the CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def agent_config(agent_file, agent_name, **overrides):
+    """The mapping of ``agent_file`` without ``agent_name`` (checked to be ``agent_name``), with ``overrides``."""
+    config = load_yaml(agent_file)
+    assert config.pop("agent_name") == agent_name
+    config.update(overrides)
+    return config

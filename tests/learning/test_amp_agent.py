@@ -8,7 +8,7 @@ import torch
 from mimickit.learning.amp_agent import AMPAgent, bce_style_reward, lsq_style_reward
 from mimickit.learning.runner import Runner
 from mimickit.util.errors import MimicKitError
-from tests.learning.conftest import REPO
+from tests.learning.conftest import REPO, agent_config
 from tests.learning.toy_envs import PointMassAMPEnv, PointMassEnv
 
 AGENT_FILE = REPO + "/data/agents/amp_humanoid_agent.yaml"
@@ -17,20 +17,11 @@ SMALL = dict(steps_per_iter=8, actor_net="fc_1layers_32units", critic_net="fc_1l
              disc_buffer_size=100, test_episodes=0)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny networks: one thread is faster, and much faster when other processes share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_agent(num_envs=8, env=None, **overrides):
-    from mimickit.util.config import load_yaml
-    config = load_yaml(AGENT_FILE)
-    assert config.pop("agent_name") == "AMP"
-    config.update(SMALL, **overrides)
+    config = agent_config(AGENT_FILE, "AMP", **dict(SMALL, **overrides))
     return AMPAgent(config=config, config_file=AGENT_FILE, env=env or PointMassAMPEnv(num_envs), device="cpu")
 
 

@@ -16,9 +16,8 @@ from mimickit.learning.ase_agent import (ASEAgent, clipped_enc_reward, diversity
                                          latent_hold_steps, sample_latents, vmf_log_likelihood)
 from mimickit.learning.runner import Runner
 from mimickit.run import main
-from mimickit.util.config import load_yaml
 from mimickit.util.errors import MimicKitError
-from tests.learning.conftest import REPO
+from tests.learning.conftest import REPO, agent_config
 from tests.learning.toy_envs import PointMassAMPEnv, PointMassEnv
 
 AGENT_FILE = REPO + "/data/agents/ase_humanoid_agent.yaml"
@@ -28,19 +27,11 @@ SMALL = dict(steps_per_iter=8, actor_net="fc_1layers_32units", critic_net="fc_1l
              latent_dim=2, latent_time_min=0.5, latent_time_max=1.5)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny networks: one thread is faster, and much faster when other processes share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_agent(num_envs=8, env=None, **overrides):
-    config = load_yaml(AGENT_FILE)
-    assert config.pop("agent_name") == "ASE"
-    config.update(SMALL, **overrides)
+    config = agent_config(AGENT_FILE, "ASE", **dict(SMALL, **overrides))
     return ASEAgent(config=config, config_file=AGENT_FILE, env=env or PointMassAMPEnv(num_envs), device="cpu")
 
 
