@@ -195,6 +195,7 @@ class Runner:
             The time (s) spent in the environment's ``step`` and ``reset``.
         """
         env_time = 0.0
+        failed = torch.zeros((), dtype=torch.long, device=self.device)  # read once, after the loop
         if self._obs is None:
             self._obs = self._reset(None)
             self.return_tracker.reset_episodes()
@@ -208,7 +209,7 @@ class Runner:
             env_time += time.perf_counter() - start
             next_obs = next_obs.to(self.device)
             valid = ~_failed_mask(info, self.num_envs, self.device)
-            self._failed_steps += int((~valid).sum())
+            failed += (~valid).sum()
             done = torch.where(valid, done.to(self.device), fail)
             reward = torch.where(valid, reward.to(self.device), torch.zeros_like(reward, device=self.device))
             self.agent.record_step(step, Transition(obs, action, extras, next_obs, reward, done, valid, info))
@@ -217,6 +218,7 @@ class Runner:
             start = time.perf_counter()
             self._obs = self._reset(ended) if len(ended) > 0 else next_obs
             env_time += time.perf_counter() - start
+        self._failed_steps = int(failed)
         return env_time
 
     def train_iter(self) -> Dict[str, float]:
@@ -228,7 +230,6 @@ class Runner:
             rollout: acting, recording) and ``time_update_s``.
         """
         start = time.perf_counter()
-        self._failed_steps = 0
         env_time = self.rollout()
         self._check_failed_share(self._failed_steps / self.samples_per_iter)
         rollout_time = time.perf_counter() - start
