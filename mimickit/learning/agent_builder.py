@@ -2,7 +2,7 @@
 
 The agent YAML names its class with ``agent_name``; classes register under that name with
 ``@register_agent("NAME")``. Agent names are the algorithm's name in capitals (``PPO``,
-``AMP``, ``ASE``, ``DUMMY``). :data:`AGENTS` (a :class:`mimickit.util.registry.Registry`) maps each
+``AMP``, ``ASE``, ``HRL``, ``DUMMY``). :data:`AGENTS` (a :class:`mimickit.util.registry.Registry`) maps each
 name to its module, imported when that agent is first built. An agent implements
 :class:`mimickit.learning.base_agent.BaseAgent`; :class:`mimickit.learning.runner.Runner`
 trains and tests it.
@@ -23,6 +23,7 @@ AGENTS = Registry("agent", "agent_name", {
     "PPO": "mimickit.learning.ppo_agent",
     "AMP": "mimickit.learning.amp_agent",
     "ASE": "mimickit.learning.ase_agent",
+    "HRL": "mimickit.learning.hrl_agent",
 })
 register_agent = AGENTS.register
 

@@ -352,6 +352,20 @@ class ASEAgent(AMPAgent):
             self._redraw_latents(expired)
         return action, dict(extras, latent=latent)
 
+    def latent_env_action(self, obs: Tensor, latent: Tensor) -> Tensor:
+        """``[n, action_dim]`` env actions of the deterministic policy under given latents (no state changes).
+
+        What a high-level controller drives the frozen low level with: the Gaussian's mean at
+        ``[normalised obs, latent]``, scaled to the env's action space.
+
+        Args:
+            obs: ``[n, obs_dim]`` raw observations.
+            latent: ``[n, latent_dim]`` unit latents.
+        """
+        with torch.no_grad():
+            net_input = torch.cat([self.obs_norm.normalize(obs.to(self.device)), latent.to(self.device)], dim=-1)
+            return self.env_action(self.model.actor(net_input).mode)
+
     def test_step_metrics(self, info: Dict[str, Any]) -> Dict[str, Tensor]:
         """AMP's ``style_reward`` and the encoder reward ``enc_reward`` under the latents the step acted on."""
         metrics = super().test_step_metrics(info)

@@ -211,6 +211,11 @@ class BaseAgent(abc.ABC):
         """
 
     # ------------------------------------------------------------------ the runner's interface
+    @property
+    def rollout_env(self) -> BaseEnv:
+        """The environment training rollouts step: the one the agent was built on."""
+        return self.env
+
     def act(self, obs: Tensor, deterministic: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
         """``(action, extras)`` of :meth:`_act` for raw observations ``obs`` ``[num_envs, obs_dim]``.
 

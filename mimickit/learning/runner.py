@@ -118,6 +118,10 @@ class Agent(Protocol):
     def config(self) -> RunnerConfig:
         """Its config; the runner reads the :class:`RunnerConfig` keys."""
 
+    @property
+    def rollout_env(self) -> BaseEnv:
+        """The environment training rollouts step: the runner's, or a wrapper over it (HRL: one step per latent)."""
+
     def act(self, obs: Tensor, deterministic: bool) -> Tuple[Tensor, Dict[str, Tensor]]:
         """``(action [num_envs, action_dim] in the agent's units, extras)`` for raw ``obs`` ``[num_envs, obs_dim]``."""
 
@@ -151,7 +155,9 @@ class Runner:
 
     Args:
         agent: the algorithm.
-        env: the environments it acts in (the agent's).
+        env: the environments it acts in, as built by the env config; test episodes run
+            here and training rollouts in :attr:`Agent.rollout_env` (the same env, or a
+            wrapper over it).
         device: torch device of the agent's networks.
 
     Attributes:
@@ -170,10 +176,10 @@ class Runner:
         self.iteration = 0
         self.sample_count = 0
         self.wall_time = 0.0
-        self._obs: Optional[Tensor] = None
         self._failed_steps = 0  # failed env steps in the current rollout
         self._failed_iters = 0  # iterations in a row with more than MAX_FAILED_SHARE failed steps
-        self._nonfinite_updates = 0  # non-finite updates in a row  # current [num_envs, obs_dim]; None: reset all first
+        self._nonfinite_updates = 0  # non-finite updates in a row
+        self._obs: Optional[Tensor] = None  # current [num_envs, obs_dim] of the rollout env; None: reset all first
         self._pending_rng: Optional[Dict[str, Any]] = None
 
     @property
@@ -183,8 +189,8 @@ class Runner:
 
     # ------------------------------------------------------------------ experience
     def _reset(self, env_ids: Optional[Tensor]) -> Tensor:
-        """Reset ``env_ids`` (None: all), tell the agent, return every env's observation."""
-        obs = self.env.reset(env_ids).to(self.device)
+        """Reset ``env_ids`` (None: all) of the rollout env, tell the agent, return every env's observation."""
+        obs = self.agent.rollout_env.reset(env_ids).to(self.device)
         self.agent.on_reset(torch.arange(self.num_envs, device=self.device) if env_ids is None else env_ids)
         return obs
 
@@ -205,10 +211,10 @@ class Runner:
             with torch.no_grad():
                 action, extras = self.agent.act(obs, deterministic=False)
             start = time.perf_counter()
-            next_obs, reward, done, info = self.env.step(self.agent.env_action(action))
+            next_obs, reward, done, info = self.agent.rollout_env.step(self.agent.env_action(action))
             env_time += time.perf_counter() - start
             next_obs = next_obs.to(self.device)
-            valid = ~_failed_mask(info, self.num_envs, self.device)
+            valid = ~failed_mask(info, self.num_envs, self.device)
             failed += (~valid).sum()
             done = torch.where(valid, done.to(self.device), fail)
             reward = torch.where(valid, reward.to(self.device), torch.zeros_like(reward, device=self.device))
@@ -428,7 +434,7 @@ def _progress_extras(info: Dict[str, float]) -> Dict[str, float]:
     return {k: info[k] for k in PROGRESS_KEYS if k in info}
 
 
-def _failed_mask(info: Dict[str, Any], num_envs: int, device: str) -> Tensor:
+def failed_mask(info: Dict[str, Any], num_envs: int, device: str) -> Tensor:
     """``[num_envs]`` bool from ``info["failed_envs"]`` (bool mask or env ids; absent: none)."""
     failed = info.get("failed_envs") if info else None
     mask = torch.zeros(num_envs, dtype=torch.bool, device=device)
