@@ -129,13 +129,14 @@ def _export(args: RunArgs, configs: Dict[str, str], runner: Runner, agent: BaseA
             model_file: Optional[str], out_dir: str) -> None:
     """Write the deployment files of ``agent``'s policy into ``out_dir`` and check them.
 
-    See :mod:`mimickit.learning.export`; the check compares the files' actions with the
-    torch policy's on :data:`EXPORT_CHECK_OBS` observations of a deterministic rollout.
+    See :mod:`mimickit.learning.export`; the check compares the files' outputs with the
+    torch policy's on :data:`EXPORT_CHECK_OBS` observations of a deterministic rollout (the
+    test-mode policy, :meth:`BaseAgent.deterministic_env_action`).
     """
     from mimickit.learning.export import SIDECAR_FILE, collect_obs, export_policy
     from mimickit.util.config import load_yaml
-    policy = agent.build_deploy_policy()
-    obs = collect_obs(runner.env, lambda o: policy(o.cpu()).to(o.device), EXPORT_CHECK_OBS)
+    agent.build_deploy_policy()  # refuses an agent that cannot be exported before the rollout
+    obs = collect_obs(runner.env, agent.deterministic_env_action, EXPORT_CHECK_OBS, on_reset=agent.on_reset)
     sidecar = export_policy(agent, runner.env, out_dir, configs, load_yaml(configs["env"])["env_name"],
                             model_file=model_file, motion_file=args.motion_file, verify_obs=obs,
                             trained=(runner.iteration, runner.sample_count))

@@ -3,7 +3,8 @@
     python tools/sim2sim.py output/export/policy.onnx --num_envs 4 --test_episodes 32 --rand_seed 0
 
 No torch model code runs: actions come from ``onnxruntime`` alone, fed the raw
-observations. The environment is built by mimickit from the configs that
+observations (and, for a hierarchical policy, the latent it holds, :class:`OnnxPolicy`).
+The environment is built by mimickit from the configs that
 ``--mode export`` copied next to the policy (``engine.yaml``, ``env.yaml``; their SHA-256
 must match the sidecar's), its observation layout, action size, dof names, control mode
 and frequency are checked against the sidecar (``policy.json``), and the episodes run
@@ -19,7 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -67,35 +68,66 @@ def _config_path(sidecar: Dict[str, Any], folder: str, key: str, override: Optio
     return path
 
 
-def onnx_actor(policy_file: str, sidecar: Dict[str, Any], device: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``act(obs [num_envs, obs_dim]) -> [num_envs, action_dim]`` evaluated by onnxruntime.
+class OnnxPolicy:
+    """An exported policy evaluated by onnxruntime: :meth:`act` per control step, :meth:`on_reset` per episode start.
+
+    A hierarchical policy (the sidecar's ``hierarchy``, HRL) holds a latent per env: it asks
+    for a new one (``new_latent`` 1) at each episode's first control step and every
+    ``llc_steps`` after, and feeds ``next_latent`` back.
+
+    Args:
+        policy_file: ``policy.onnx``.
+        sidecar: its sidecar mapping.
+        num_envs: environments stepped together.
+        device: torch device of the environment's tensors.
 
     Raises:
         MimicKitError: when onnxruntime is missing or the file is not a readable ONNX
             model with the sidecar's input and output names.
     """
-    try:
-        import onnxruntime
-    except ImportError:
-        raise MimicKitError("onnxruntime is not installed (pip install -e \".[onnx]\")")
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    try:
-        session = onnxruntime.InferenceSession(policy_file, options, providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime raises its own types for unreadable files
-        raise MimicKitError("{}: cannot load it as an ONNX model ({})".format(policy_file, str(e).split("\n")[0]))
-    names = sidecar["onnx"]
-    inputs = [i.name for i in session.get_inputs()]
-    outputs = [o.name for o in session.get_outputs()]
-    if inputs != [names["input"]] or names["output"] not in outputs:
-        raise MimicKitError("{}: expected input '{}' and output '{}', the model has inputs {} and outputs {}".format(
-            policy_file, names["input"], names["output"], inputs, outputs))
 
-    def act(obs: torch.Tensor) -> torch.Tensor:
-        feed = {names["input"]: obs.detach().cpu().numpy().astype(np.float32)}
-        return torch.from_numpy(session.run([names["output"]], feed)[0]).to(device)
+    def __init__(self, policy_file: str, sidecar: Dict[str, Any], num_envs: int, device: str):
+        try:
+            import onnxruntime
+        except ImportError as e:
+            raise MimicKitError("onnxruntime is not installed (pip install -e \".[onnx]\")") from e
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        try:
+            self.session = onnxruntime.InferenceSession(policy_file, options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own types for unreadable files
+            raise MimicKitError("{}: cannot load it as an ONNX model ({})".format(
+                policy_file, str(e).split("\n")[0])) from e
+        names = sidecar["onnx"]
+        self.inputs = names.get("inputs", [names["input"]])
+        self.outputs = names.get("outputs", [names["output"]])
+        found_in = [i.name for i in self.session.get_inputs()]
+        found_out = [o.name for o in self.session.get_outputs()]
+        if found_in != self.inputs or not set(self.outputs) <= set(found_out):
+            raise MimicKitError("{}: expected inputs {} and outputs {}, the model has inputs {} and outputs {}".format(
+                policy_file, self.inputs, self.outputs, found_in, found_out))
+        self.device = device
+        self.hierarchy = sidecar.get("hierarchy")
+        if self.hierarchy is not None:
+            self.latent = np.zeros((num_envs, self.hierarchy["latent_dim"]), dtype=np.float32)
+            self.steps = np.zeros(num_envs, dtype=np.int64)  # control steps since each episode started
 
-    return act
+    def act(self, obs: torch.Tensor) -> torch.Tensor:
+        """``[num_envs, obs_dim]`` raw observations -> ``[num_envs, action_dim]`` env actions."""
+        feed = {self.inputs[0]: obs.detach().cpu().numpy().astype(np.float32)}
+        if self.hierarchy is None:
+            return torch.from_numpy(self.session.run(self.outputs[:1], feed)[0]).to(self.device)
+        h = self.hierarchy
+        feed[h["latent_input"]] = self.latent
+        feed[h["new_latent_input"]] = (self.steps % h["llc_steps"] == 0).astype(np.float32)[:, None]
+        action, self.latent = self.session.run([self.outputs[0], h["latent_output"]], feed)
+        self.steps += 1
+        return torch.from_numpy(action).to(self.device)
+
+    def on_reset(self, env_ids: torch.Tensor) -> None:
+        """Episodes start in ``env_ids`` (long ``[k]``): a hierarchical policy takes a new latent next."""
+        if self.hierarchy is not None:
+            self.steps[env_ids.cpu().numpy()] = 0
 
 
 def run_sim2sim(policy_file: str, sidecar_file: Optional[str] = None, num_envs: int = 1, test_episodes: int = 10,
@@ -116,12 +148,12 @@ def run_sim2sim(policy_file: str, sidecar_file: Optional[str] = None, num_envs: 
     sidecar_folder = os.path.dirname(os.path.abspath(sidecar_file))
     env_path = _config_path(sidecar, sidecar_folder, "env", env_config, sidecar_file)
     engine_path = _config_path(sidecar, sidecar_folder, "engine", engine_config, sidecar_file)
-    act = onnx_actor(policy_file, sidecar, device)
+    policy = OnnxPolicy(policy_file, sidecar, num_envs, device)
     motion_file = motion_file if motion_file is not None else sidecar["env"].get("motion_file")
-    env = build_env(env_path, engine_path, num_envs, device, visualize, motion_file=motion_file)  # type: BaseEnv
+    env: BaseEnv = build_env(env_path, engine_path, num_envs, device, visualize, motion_file=motion_file)
     try:
         check_env_matches(sidecar, env, sidecar_file)
-        return run_test_episodes(env, act, test_episodes, seed=rand_seed)
+        return run_test_episodes(env, policy.act, test_episodes, seed=rand_seed, on_reset=policy.on_reset)
     finally:
         env.close()
 

@@ -2,7 +2,7 @@
 
 ``agent_name: ASE``: the *low-level* policy of ASE (and of AWD, its port to the BDX duckling),
 AMP (:mod:`mimickit.learning.amp_agent`) conditioned on a latent skill ``z``. A high-level
-controller that picks latents for a task is a separate agent (not here yet).
+controller that picks latents for a task is a separate agent (:mod:`mimickit.learning.hrl_agent`).
 
 Sources. Written from the ASE paper (Sec. 5, the pre-training objective, its encoder and
 the diversity objective; equation numbers are not cited because they were recalled, not
@@ -49,7 +49,7 @@ AMP's. Test episodes report ``enc_reward`` (under the latent each step acted on)
 Checkpoints hold the encoder and its optimiser beside AMP's; the latents are episode
 state and are drawn again. ``--mode test --latent_seed N`` (:func:`set_fixed_latent`)
 gives every env the one latent drawn from seed ``N`` for all test episodes, so a single
-skill can be watched. Export of a latent-conditioned policy is not supported yet.
+skill can be watched. A low level alone is not exported: an HRL policy exports both levels.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ from mimickit.envs.base_env import BaseEnv
 from mimickit.learning.agent_builder import register_agent
 from mimickit.learning.amp_agent import AMPAgent, AMPAgentConfig, disc_grad_penalty
 from mimickit.learning.base_agent import OptimizerConfig, build_optimizer, minibatches
-from mimickit.learning.export import DeployPolicy
+from mimickit.learning.export import DeployModule
 from mimickit.learning.networks import build_network, check_network_name
 from mimickit.util.config import check_key, from_dict
 from mimickit.util.errors import MimicKitError
@@ -364,7 +364,11 @@ class ASEAgent(AMPAgent):
         """
         with torch.no_grad():
             net_input = torch.cat([self.obs_norm.normalize(obs.to(self.device)), latent.to(self.device)], dim=-1)
-            return self.env_action(self.model.actor(net_input).mode)
+            return self.env_action(self.latent_actor()(net_input))
+
+    def latent_actor(self) -> nn.Module:
+        """The Gaussian's mean, ``[n, obs_dim + latent_dim]`` ``[normalised obs, z]`` -> ``[n, action_dim]``."""
+        return nn.Sequential(self.model.actor_body, self.model.actor_head.mean_layer)
 
     def test_step_metrics(self, info: Dict[str, Any]) -> Dict[str, Tensor]:
         """AMP's ``style_reward`` and the encoder reward ``enc_reward`` under the latents the step acted on."""
@@ -484,8 +488,9 @@ class ASEAgent(AMPAgent):
 
     # ------------------------------------------------------------------ export
     def _export_error(self) -> MimicKitError:
-        return MimicKitError("agent 'ASE' ({}): exporting a latent-conditioned policy needs a fixed latent (or the "
-                             "high-level controller that picks it) and is not supported yet".format(self.config_file))
+        return MimicKitError("agent 'ASE' ({}): a latent-conditioned policy is exported with the high-level "
+                             "controller that picks its latents (agent_name HRL, whose llc_model_file is this "
+                             "model)".format(self.config_file))
 
     def _deterministic_actor(self) -> nn.Module:
         """Not available: the policy needs a latent beside the observation.
@@ -495,8 +500,8 @@ class ASEAgent(AMPAgent):
         """
         raise self._export_error()
 
-    def build_deploy_policy(self) -> DeployPolicy:
-        """Not available yet: ASE export needs a fixed latent.
+    def build_deploy_policy(self) -> DeployModule:
+        """Not available alone: the low level is exported inside an HRL policy (:mod:`mimickit.learning.hrl_agent`).
 
         Raises:
             MimicKitError: always, saying so.

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from mimickit.envs.base_env import BaseEnv, BoxSpace
 from mimickit.learning.experience_buffer import ExperienceBuffer
-from mimickit.learning.export import DeployPolicy, make_deploy_policy
+from mimickit.learning.export import DeployModule, make_deploy_policy
 from mimickit.learning.normalizer import Normalizer
 from mimickit.learning.runner import RunnerConfig, Transition
 from mimickit.util.config import check_key
@@ -276,7 +276,7 @@ class BaseAgent(abc.ABC):
         """
         raise MimicKitError("agent '{}' ({}) has no policy network to export".format(self.NAME, self.config_file))
 
-    def build_deploy_policy(self) -> DeployPolicy:
+    def build_deploy_policy(self) -> DeployModule:
         """The deterministic policy as one module from raw observations to environment actions.
 
         ``[batch, obs_dim]`` raw observations -> ``[batch, action_dim]`` environment units,

@@ -3,7 +3,8 @@
 :func:`export_policy` writes into a folder:
 
 - ``policy.onnx`` and ``policy.pt`` (TorchScript): ``obs [batch, obs_dim] float32 ->
-  action [batch, action_dim] float32``, the deterministic action (the Gaussian's mean) in
+  action [batch, action_dim] float32`` (:class:`DeployPolicy`; a hierarchical controller's
+  graph has more inputs and outputs, :class:`DeployModule`), the deterministic action (the Gaussian's mean) in
   the environment's units, computed from the *raw* observation. The graph holds the whole
   chain: ``clip((obs - mean) / std, -clip, clip)`` (the agent's frozen observation
   normaliser), the actor network, then ``offset + scale * a`` (the agent's
@@ -57,7 +58,31 @@ EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
 INSTALL_HINT = "pip install -e \".[onnx]\""
 
 
-class DeployPolicy(nn.Module):
+class DeployModule(nn.Module):
+    """What export needs of a deployable graph: its input and output names, example inputs, sidecar extras.
+
+    The default is one input ``obs`` ``[batch, obs_dim]`` and one output ``action``; a
+    stateful policy (HRL's held latent) declares the state as extra inputs and outputs and
+    says in :meth:`sidecar_extras` how to feed them. The sidecar reads the buffers
+    ``obs_mean``, ``obs_std`` (``[obs_dim]``, the normaliser of the observation input),
+    ``action_offset``, ``action_scale`` (``[action_dim]``, env units) and the attribute
+    ``obs_clip`` (not declared here: TorchScript cannot read this module's postponed
+    annotations).
+    """
+
+    INPUT_NAMES = (INPUT_NAME,)
+    OUTPUT_NAMES = (OUTPUT_NAME,)
+
+    def example_inputs(self, obs: Tensor) -> Tuple[Tensor, ...]:
+        """The graph's inputs for ``[n, obs_dim]`` raw observations (export examples, verification)."""
+        return (obs,)
+
+    def sidecar_extras(self) -> Dict[str, Any]:
+        """Sidecar keys beside the common ones (none by default)."""
+        return {}
+
+
+class DeployPolicy(DeployModule):
     """Raw observation -> environment action of a deterministic policy, self-contained.
 
     ``forward(obs)`` = ``action_offset + action_scale * actor(clamp((obs - obs_mean) /
@@ -103,14 +128,18 @@ def check_export_packages() -> None:
             ", ".join(missing), INSTALL_HINT))
 
 
-def collect_obs(env: BaseEnv, act: Callable[[Tensor], Tensor], num_obs: int) -> Tensor:
+def collect_obs(env: BaseEnv, act: Callable[[Tensor], Tensor], num_obs: int,
+                on_reset: Optional[Callable[[Tensor], None]] = None) -> Tensor:
     """Observations of a rollout: ``[num_obs, obs_dim]``, every env's state at each step.
 
     Resets every env, then steps with ``act(obs [num_envs, obs_dim]) -> [num_envs,
     action_dim]`` (environment units), resetting the envs whose episode ended, until
-    ``num_obs`` observations are gathered. Leaves the envs mid-episode.
+    ``num_obs`` observations are gathered; ``on_reset(env_ids)`` (long ``[k]``) follows every
+    reset. Leaves the envs mid-episode.
     """
     obs = env.reset()
+    if on_reset is not None:
+        on_reset(torch.arange(env.num_envs, device=env.device))
     gathered: List[Tensor] = []
     count = 0
     with torch.no_grad():
@@ -121,6 +150,8 @@ def collect_obs(env: BaseEnv, act: Callable[[Tensor], Tensor], num_obs: int) -> 
             ended = (done != DoneFlags.NULL).nonzero(as_tuple=False).flatten()
             if len(ended) > 0:
                 obs = env.reset(ended)
+                if on_reset is not None:
+                    on_reset(ended)
     return torch.cat(gathered)[:num_obs].to(torch.float32)
 
 
@@ -173,12 +204,13 @@ def _character_info(env: BaseEnv) -> Dict[str, Any]:
     }
 
 
-def build_sidecar(agent: BaseAgent, env: BaseEnv, configs: Dict[str, str], env_name: str,
+def build_sidecar(agent: BaseAgent, policy: DeployModule, env: BaseEnv, configs: Dict[str, str], env_name: str,
                   model_file: Optional[str], motion_file: Optional[str], trained: Tuple[int, int]) -> Dict[str, Any]:
     """The sidecar mapping of ``agent``'s policy on ``env``.
 
     Keys: ``format``, ``version``, ``files`` (``onnx``, ``torchscript``), ``onnx``
-    (input/output names, opset), ``observation`` (``size``, ``dtype``, ``layout``: a list
+    (``input``/``output``: the observation's and the action's names; ``inputs``/``outputs``:
+    every name in order; opset), ``observation`` (``size``, ``dtype``, ``layout``: a list
     of ``{name, start, end, units, frame}`` from :meth:`BaseEnv.get_obs_layout`,
     ``normalization`` inside the graph: ``mean``, ``std``, ``clip``), ``action``
     (``size``, ``scale``, ``offset``, ``low``, ``high``, ``clipped_in_graph``: false,
@@ -188,10 +220,12 @@ def build_sidecar(agent: BaseAgent, env: BaseEnv, configs: Dict[str, str], env_n
     kd N·m·s/rad), ``control_freq_hz``, ``sim_freq_hz``, ``control_dt_s``; then ``env``
     (``env_name``, ``motion_file`` override or null), ``source`` (model file, agent name,
     iteration, sample count, torch version), ``configs`` (per ``engine``/``env``/``agent``:
-    ``file`` next to the sidecar, ``source`` path, ``sha256``).
+    ``file`` next to the sidecar, ``source`` path, ``sha256``), then
+    :meth:`DeployModule.sidecar_extras` (HRL: ``hierarchy``).
 
     Args:
         agent: a :class:`mimickit.learning.base_agent.BaseAgent`.
+        policy: its :meth:`build_deploy_policy`.
         env: the environment it acts in (for the layout, action space, dofs and gains).
         configs: ``{"engine": path, "env": path, "agent": path}`` of the run.
         env_name: the env config's ``env_name``.
@@ -201,7 +235,8 @@ def build_sidecar(agent: BaseAgent, env: BaseEnv, configs: Dict[str, str], env_n
             (:class:`mimickit.learning.runner.Runner`'s counters).
     """
     space = env.get_action_space()
-    scaling = agent.action_scaling
+    obs_mean, obs_std, offset, scale = (getattr(policy, name) for name in
+                                        ("obs_mean", "obs_std", "action_offset", "action_scale"))
     char = _character_info(env)
     meaning = char.pop("action_meaning")
     layout = [s._asdict() for s in env.get_obs_layout()]
@@ -209,21 +244,21 @@ def build_sidecar(agent: BaseAgent, env: BaseEnv, configs: Dict[str, str], env_n
         "format": FORMAT,
         "version": VERSION,
         "files": {"onnx": ONNX_FILE, "torchscript": TORCHSCRIPT_FILE},
-        "onnx": {"input": INPUT_NAME, "output": OUTPUT_NAME, "batch_axis": 0, "dtype": "float32"},
+        "onnx": {"input": INPUT_NAME, "output": OUTPUT_NAME, "inputs": list(policy.INPUT_NAMES),
+                 "outputs": list(policy.OUTPUT_NAMES), "batch_axis": 0, "dtype": "float32"},
         "observation": {
-            "size": agent.obs_dim,
+            "size": int(obs_mean.shape[0]),
             "dtype": "float32",
             "layout": layout,
             "normalization": {"in_graph": True, "formula": "clip((obs - mean) / std, -clip, clip)",
-                              "mean": _floats(agent.obs_norm.mean), "std": _floats(agent.obs_norm.std),
-                              "clip": float(agent.obs_norm.clip)},
+                              "mean": _floats(obs_mean), "std": _floats(obs_std), "clip": float(policy.obs_clip)},
         },
         "action": {
-            "size": agent.action_dim,
+            "size": int(scale.shape[0]),
             "meaning": meaning,
             "formula": "offset + scale * a, a = actor output in normalised units (in the graph)",
-            "scale": _floats(scaling.scale),
-            "offset": _floats(scaling.offset),
+            "scale": _floats(scale),
+            "offset": _floats(offset),
             "low": _floats(space.low),
             "high": _floats(space.high),
             "clipped_in_graph": False,
@@ -235,6 +270,7 @@ def build_sidecar(agent: BaseAgent, env: BaseEnv, configs: Dict[str, str], env_n
                          "sample_count": trained[1], "torch_version": torch.__version__}
     sidecar["configs"] = {key: {"file": CONFIG_FILES[key], "source": path, "sha256": file_sha256(path)}
                           for key, path in configs.items()}
+    sidecar.update(policy.sidecar_extras())
     return sidecar
 
 
@@ -253,8 +289,8 @@ def _quiet_export(fn: Callable[[], Any]) -> Any:
             lg.setLevel(level)
 
 
-def write_onnx(policy: DeployPolicy, example_obs: Tensor, path: str) -> None:
-    """Export ``policy`` to ``path`` (one file, dynamic batch axis ``batch``).
+def write_onnx(policy: DeployModule, example_obs: Tensor, path: str) -> None:
+    """Export ``policy`` to ``path`` (one file, dynamic batch axis ``batch`` on every input).
 
     Raises:
         MimicKitError: when ``onnx``/``onnxscript`` are missing.
@@ -263,44 +299,55 @@ def write_onnx(policy: DeployPolicy, example_obs: Tensor, path: str) -> None:
     example = example_obs.detach().cpu().to(torch.float32)
     if example.shape[0] < 2:  # a batch of 1 would be specialised to a fixed size
         example = example.expand(2, -1).contiguous()
+    inputs = policy.example_inputs(example)
     batch = torch.export.Dim("batch")
 
     def export() -> None:
-        torch.onnx.export(policy, (example,), path, dynamo=True, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], dynamic_shapes={"obs": {0: batch}},
+        torch.onnx.export(policy, inputs, path, dynamo=True, input_names=list(policy.INPUT_NAMES),
+                          output_names=list(policy.OUTPUT_NAMES), dynamic_shapes=tuple({0: batch} for _ in inputs),
                           external_data=False, verbose=False)
 
     _quiet_export(export)
 
 
-def write_torchscript(policy: DeployPolicy, path: str) -> None:
+def write_torchscript(policy: DeployModule, path: str) -> None:
     """Script ``policy`` and save it to ``path`` (load with ``torch.jit.load``)."""
     scripted = _quiet_export(lambda: torch.jit.script(policy))
     _quiet_export(lambda: torch.jit.save(scripted, path))
 
 
-def verify_export(policy: DeployPolicy, out_dir: str, obs: Tensor) -> Dict[str, float]:
-    """Largest absolute difference of the exported files' actions from ``policy``'s.
+def _outputs(result: Any) -> List[Tensor]:
+    return list(result) if isinstance(result, (tuple, list)) else [result]
+
+
+def verify_export(policy: DeployModule, out_dir: str, obs: Tensor) -> Dict[str, float]:
+    """Largest absolute difference of the exported files' outputs from ``policy``'s.
 
     Args:
         policy: the torch policy the files were written from.
         out_dir: the folder holding ``policy.onnx`` and ``policy.pt``.
-        obs: ``[n, obs_dim]`` raw observations to compare on.
+        obs: ``[n, obs_dim]`` raw observations to compare on (the other inputs, if any,
+            from :meth:`DeployModule.example_inputs`).
 
     Returns:
-        ``num_obs``, ``max_abs_err_onnx`` and ``max_abs_err_torchscript`` (env action units).
+        ``num_obs``, ``max_abs_err_onnx`` and ``max_abs_err_torchscript`` (over every
+        output; env action units for the action).
     """
     import onnxruntime
-    obs = obs.detach().cpu().to(torch.float32)
+    inputs = policy.example_inputs(obs.detach().cpu().to(torch.float32))
     with torch.no_grad():
-        expected = policy(obs)
+        expected = _outputs(policy(*inputs))
         scripted = _quiet_export(lambda: torch.jit.load(os.path.join(out_dir, TORCHSCRIPT_FILE)))
-        ts_action = scripted(obs)
+        ts_out = _outputs(scripted(*inputs))
     session = onnxruntime.InferenceSession(os.path.join(out_dir, ONNX_FILE), providers=["CPUExecutionProvider"])
-    onnx_action = torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: obs.numpy()})[0])
-    return {"num_obs": int(obs.shape[0]),
-            "max_abs_err_onnx": float((onnx_action - expected).abs().max()),
-            "max_abs_err_torchscript": float((ts_action - expected).abs().max())}
+    feed = {name: x.numpy() for name, x in zip(policy.INPUT_NAMES, inputs)}
+    onnx_out = [torch.from_numpy(y) for y in session.run(list(policy.OUTPUT_NAMES), feed)]
+
+    def max_err(got: List[Tensor]) -> float:
+        return max(float((g - e).abs().max()) for g, e in zip(got, expected))
+
+    return {"num_obs": int(inputs[0].shape[0]), "max_abs_err_onnx": max_err(onnx_out),
+            "max_abs_err_torchscript": max_err(ts_out)}
 
 
 def export_policy(agent: BaseAgent, env: BaseEnv, out_dir: str, configs: Dict[str, str], env_name: str,
@@ -331,7 +378,7 @@ def export_policy(agent: BaseAgent, env: BaseEnv, out_dir: str, configs: Dict[st
     check_export_packages()
     policy = agent.build_deploy_policy()
     os.makedirs(out_dir, exist_ok=True)
-    sidecar = build_sidecar(agent, env, configs, env_name, model_file, motion_file, trained)
+    sidecar = build_sidecar(agent, policy, env, configs, env_name, model_file, motion_file, trained)
     example = verify_obs[:2] if verify_obs is not None else torch.zeros(2, agent.obs_dim)
     write_onnx(policy, example, os.path.join(out_dir, ONNX_FILE))
     write_torchscript(policy, os.path.join(out_dir, TORCHSCRIPT_FILE))

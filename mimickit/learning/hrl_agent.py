@@ -25,17 +25,25 @@ AMP policy's on the same env, episode lengths in control steps.
 Logged beside PPO's: ``task_reward`` and ``style_reward``, means per high-level step (sums
 over its control steps) of the iteration's valid steps.
 
+Export (``--mode export``) writes both levels as one graph, :class:`HRLDeployPolicy`: inputs
+``obs``, ``latent`` (the held one) and ``new_latent`` (1 at the first control step of an
+episode and every ``llc_steps`` after, else 0), outputs ``action`` (joint commands) and
+``next_latent`` (to feed back as ``latent``); the sidecar's ``hierarchy`` says so.
+``tools/sim2sim.py`` runs it that way.
+
 Checkpoints hold the high level and a copy of the low level (its state dict, under
 ``llc``); loading one restores the low level it was trained with, so ``llc_model_file`` only
 seeds a new high-level controller.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -43,6 +51,7 @@ from mimickit.envs.base_env import BaseEnv
 from mimickit.learning.agent_builder import register_agent
 from mimickit.learning.ase_agent import ASEAgent
 from mimickit.learning.checkpoint import load_checkpoint
+from mimickit.learning.export import DeployModule, DeployPolicy
 from mimickit.learning.ppo_agent import PPOAgent, PPOAgentConfig
 from mimickit.learning.skill_env import ObsPrefixEnv, SkillEnv
 from mimickit.util.config import check_key, from_dict
@@ -101,6 +110,69 @@ def load_low_level(path: str, env: BaseEnv, device: str, source: str) -> ASEAgen
     return llc
 
 
+class HRLDeployPolicy(DeployModule):
+    """Both levels of an HRL policy as one self-contained graph (module docstring, Export).
+
+    ``forward(obs [b, obs_dim], latent [b, latent_dim], new_latent [b, 1]) -> (action [b,
+    action_dim], next_latent [b, latent_dim])``: ``next_latent`` is the high level's unit
+    latent where ``new_latent > 0.5``, else ``latent``; ``action`` is the low level's mean
+    action under it, in env units, from the first ``low_obs_mean.shape[0]`` entries of ``obs``.
+
+    Args:
+        high: the high level as a :class:`DeployPolicy` (raw obs -> latent before normalisation).
+        low_actor: ``[b, llc_obs_dim + latent_dim]`` ``[normalised obs, z]`` -> normalised actions.
+        low_obs_mean, low_obs_std: ``[llc_obs_dim]`` the low level's normaliser.
+        low_obs_clip: its clip.
+        action_offset, action_scale: ``[action_dim]`` the low level's action scaling (env units).
+        llc_steps: control steps a latent is held (for the sidecar).
+    """
+
+    INPUT_NAMES = ("obs", "latent", "new_latent")
+    OUTPUT_NAMES = ("action", "next_latent")
+
+    def __init__(self, high: DeployPolicy, low_actor: nn.Module, low_obs_mean: Tensor, low_obs_std: Tensor,
+                 low_obs_clip: float, action_offset: Tensor, action_scale: Tensor, llc_steps: int):
+        super().__init__()
+        self.high = high
+        self.low_actor = low_actor
+        self.llc_obs_dim = int(low_obs_mean.shape[0])
+        self.latent_dim = int(high.action_scale.shape[0])
+        self.llc_steps = llc_steps
+        self.obs_clip = high.obs_clip
+        self.low_obs_clip = float(low_obs_clip)
+        for name, value in (("obs_mean", high.obs_mean), ("obs_std", high.obs_std), ("low_obs_mean", low_obs_mean),
+                            ("low_obs_std", low_obs_std), ("action_offset", action_offset),
+                            ("action_scale", action_scale)):
+            self.register_buffer(name, value.detach().to("cpu", torch.float32).clone())
+
+    def forward(self, obs: Tensor, latent: Tensor, new_latent: Tensor) -> Tuple[Tensor, Tensor]:
+        """See the class docstring."""
+        z = torch.where(new_latent > 0.5, F.normalize(self.high(obs), dim=-1), latent)
+        low_obs = torch.clamp((obs[:, :self.llc_obs_dim] - self.low_obs_mean) / self.low_obs_std,
+                              -self.low_obs_clip, self.low_obs_clip)
+        return self.action_offset + self.action_scale * self.low_actor(torch.cat([low_obs, z], dim=-1)), z
+
+    def example_inputs(self, obs: Tensor) -> Tuple[Tensor, ...]:
+        """``obs``, fixed random unit latents and ``new_latent`` alternating 0, 1 over the batch."""
+        generator = torch.Generator().manual_seed(0)
+        latent = F.normalize(torch.randn(len(obs), self.latent_dim, generator=generator), dim=-1)
+        new_latent = (torch.arange(len(obs)) % 2).to(torch.float32).unsqueeze(-1)
+        return obs, latent, new_latent
+
+    def sidecar_extras(self) -> Dict[str, Any]:
+        """``hierarchy``: how the latent is held, and the low level's observation normaliser."""
+        return {"hierarchy": {
+            "llc_steps": self.llc_steps, "latent_dim": self.latent_dim,
+            "latent_input": "latent", "new_latent_input": "new_latent", "latent_output": "next_latent",
+            "rule": "new_latent = 1 at the first control step of an episode and every llc_steps control steps "
+                    "after, else 0; feed next_latent back as the next step's latent (its value is ignored "
+                    "where new_latent = 1)",
+            "low_level_obs_size": self.llc_obs_dim,
+            "low_level_normalization": {"mean": [float(v) for v in self.low_obs_mean],
+                                        "std": [float(v) for v in self.low_obs_std], "clip": self.low_obs_clip},
+        }}
+
+
 @register_agent("HRL")
 class HRLAgent(PPOAgent):
     """High-level controller over a frozen ASE low level; keys of :class:`HRLAgentConfig`.
@@ -154,6 +226,15 @@ class HRLAgent(PPOAgent):
                 self.latents = torch.where(choose.unsqueeze(-1), self.high_level_latent(obs), self.latents)
             self.latent_steps += 1
             return self.llc.latent_env_action(obs[:, :self.llc.obs_dim], self.latents)
+
+    def build_deploy_policy(self) -> DeployModule:
+        """Both levels as one :class:`HRLDeployPolicy`, on the CPU in eval mode."""
+        high = super().build_deploy_policy()
+        assert isinstance(high, DeployPolicy)
+        llc = self.llc
+        return HRLDeployPolicy(high, copy.deepcopy(llc.latent_actor()).to("cpu", torch.float32), llc.obs_norm.mean,
+                               llc.obs_norm.std, llc.obs_norm.clip, llc.action_scaling.offset,
+                               llc.action_scaling.scale, self.config.llc_steps).eval()
 
     def on_reset(self, env_ids: Tensor) -> None:
         """Episodes start in ``env_ids`` (long ``[k]``): their next control step takes a new latent."""

@@ -214,7 +214,7 @@ def test_checkpoint_restores_the_encoder_and_its_optimiser(tmp_path):
 
 
 def test_export_is_refused_with_the_reason():
-    with pytest.raises(MimicKitError, match="fixed latent.*not supported yet"):
+    with pytest.raises(MimicKitError, match="exported with the high-level controller.*agent_name HRL"):
         make_agent().build_deploy_policy()
 
 
@@ -280,7 +280,7 @@ def test_ase_trains_through_run_py_and_tests_under_a_fixed_latent(tmp_path, caps
     assert "--latent_seed: only for --mode test" in capsys.readouterr().err
     if all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime")):  # else export stops earlier
         assert main(argv + ["--mode", "export", "--model_file", str(out / "model.pt")]) == 2
-        assert "not supported yet" in capsys.readouterr().err
+        assert "agent_name HRL" in capsys.readouterr().err
 
 
 def test_latent_seed_with_an_agent_without_latents_is_an_error(tmp_path, capsys):

@@ -19,6 +19,7 @@ from mimickit.learning.skill_env import SkillEnv
 from mimickit.run import main
 from mimickit.util.errors import MimicKitError
 from tests.learning.conftest import REPO, agent_config, toy_agent_config
+from tests.learning.tiny_policy import require_export_packages
 from tests.learning.toy_envs import PointMassAMPEnv
 
 ASE_FILE = REPO + "/data/agents/ase_humanoid_agent.yaml"
@@ -221,29 +222,25 @@ def test_task_reward_rises_as_the_high_level_learns_to_choose_skills(llc_file):
     assert last > first + 0.5, (first, last)
 
 
-# ---------------------------------------------------------------------- run.py
-def test_hrl_trains_and_tests_through_run_py_on_the_steering_humanoid(tmp_path, capsys):
+# ---------------------------------------------------------------------- run.py, export, sim2sim
+@pytest.fixture(scope="module")
+def trained_hrl(tmp_path_factory):
+    """A tiny ASE low level on the humanoid (1 s episodes), then a tiny HRL steering policy over it, via run.py."""
+    tmp = tmp_path_factory.mktemp("hrl")
     engine = REPO + "/data/engines/mujoco_engine.yaml"
-    short = re.sub(r"episode_length: [0-9.]+", "episode_length: 1.0",
-                   open(REPO + "/data/envs/amp_humanoid_env.yaml").read())
-    (tmp_path / "llc_env.yaml").write_text(short)
-    ase = tmp_path / "ase.yaml"
-    ase.write_text(_shrink(open(ASE_FILE).read()))
-    llc_out = tmp_path / "llc"
-    assert main(["--engine_config", engine, "--env_config", str(tmp_path / "llc_env.yaml"), "--agent_config",
-                 str(ase), "--out_dir", str(llc_out), "--num_envs", "4", "--max_samples", "32"]) == 0
-    hrl = tmp_path / "hrl.yaml"
-    hrl.write_text(_shrink(open(HRL_FILE).read()).replace("output/ase_humanoid/model.pt",
-                                                          str(llc_out / "model.pt")))
-    out = tmp_path / "hrl"
+    (tmp / "llc_env.yaml").write_text(re.sub(r"episode_length: [0-9.]+", "episode_length: 1.0",
+                                             open(REPO + "/data/envs/amp_humanoid_env.yaml").read()))
+    (tmp / "ase.yaml").write_text(_shrink(open(ASE_FILE).read()))
+    llc_out = tmp / "llc"
+    assert main(["--engine_config", engine, "--env_config", str(tmp / "llc_env.yaml"), "--agent_config",
+                 str(tmp / "ase.yaml"), "--out_dir", str(llc_out), "--num_envs", "4", "--max_samples", "32"]) == 0
+    hrl = tmp / "hrl.yaml"
+    hrl.write_text(_shrink(open(HRL_FILE).read()).replace("output/ase_humanoid/model.pt", str(llc_out / "model.pt")))
+    out = tmp / "hrl"
     argv = ["--engine_config", engine, "--env_config", REPO + "/data/envs/amp_steering_humanoid_env.yaml",
-            "--agent_config", str(hrl), "--out_dir", str(out), "--num_envs", "4", "--rand_seed", "0"]
-    assert main(argv + ["--max_samples", "32"]) == 0
-    assert "style_reward" in capsys.readouterr().out
-    assert main(argv + ["--mode", "test", "--model_file", str(out / "model.pt"), "--test_episodes", "4"]) == 0
-    stats = json.loads((out / "eval.json").read_text())
-    assert stats["num_eps"] == 4 and {"tar_vel_err", "style_reward", "falls_per_min"} <= set(stats)
-    assert stats["mean_ep_len"] > 5  # control steps, not high-level steps
+            "--agent_config", str(hrl)]
+    assert main(argv + ["--out_dir", str(out), "--num_envs", "4", "--max_samples", "32", "--rand_seed", "0"]) == 0
+    return {"argv": argv, "out": out, "model": str(out / "model.pt")}
 
 
 def _shrink(text):
@@ -253,3 +250,39 @@ def _shrink(text):
     for old, new in small.items():
         text = text.replace(old, new)
     return text
+
+
+def _eval(path):
+    return json.loads(path.read_text())
+
+
+def test_hrl_tests_through_run_py_with_the_steering_metrics_in_control_steps(trained_hrl, capsys):
+    out = trained_hrl["out"]
+    assert "style_reward" in (out / "log.txt").read_text().split("\n")[0]
+    assert main(trained_hrl["argv"] + ["--mode", "test", "--model_file", trained_hrl["model"], "--out_dir", str(out),
+                                       "--num_envs", "4", "--test_episodes", "4"]) == 0
+    stats = _eval(out / "eval.json")
+    assert stats["num_eps"] == 4 and {"tar_vel_err", "style_reward", "falls_per_min"} <= set(stats)
+    assert stats["mean_ep_len"] > 5  # control steps, not high-level steps
+
+
+def test_export_holds_both_levels_and_sim2sim_reproduces_test_mode(trained_hrl, tmp_path):
+    require_export_packages()
+    from tools.sim2sim import main as sim2sim_main
+    argv, model = trained_hrl["argv"], trained_hrl["model"]
+    assert main(argv + ["--mode", "export", "--model_file", model, "--out_dir", str(tmp_path / "export")]) == 0
+    sidecar = json.loads((tmp_path / "export" / "policy.json").read_text())
+    assert sidecar["onnx"]["inputs"] == ["obs", "latent", "new_latent"]
+    assert sidecar["hierarchy"]["llc_steps"] == 5 and sidecar["action"]["size"] == 28  # the humanoid's dofs
+    check = sidecar["verification"]
+    assert check["max_abs_err_onnx"] < 1e-4 and check["max_abs_err_torchscript"] < 1e-4, check
+    episodes = ["--num_envs", "4", "--test_episodes", "8", "--rand_seed", "3"]
+    assert main(argv + episodes + ["--mode", "test", "--model_file", model,
+                                   "--out_dir", str(tmp_path / "test")]) == 0
+    test = _eval(tmp_path / "test" / "eval.json")
+    assert sim2sim_main([str(tmp_path / "export" / "policy.onnx")] + episodes
+                        + ["--out_dir", str(tmp_path / "s2s")]) == 0
+    same = _eval(tmp_path / "s2s" / "eval.json")
+    assert list(same) == [k for k in test if k != "style_reward"] and same["num_eps"] == 8  # no discriminator
+    diff = {k: abs(test[k] - same[k]) / max(abs(test[k]), 1e-6) for k in same}
+    assert max(diff.values()) <= 1e-2, diff  # as for DeepMimic (tests/tools/test_sim2sim.py)
