@@ -70,8 +70,8 @@ class DeployModule(nn.Module):
     annotations).
     """
 
-    INPUT_NAMES = (INPUT_NAME,)
-    OUTPUT_NAMES = (OUTPUT_NAME,)
+    INPUT_NAMES: Tuple[str, ...] = (INPUT_NAME,)
+    OUTPUT_NAMES: Tuple[str, ...] = (OUTPUT_NAME,)
 
     def example_inputs(self, obs: Tensor) -> Tuple[Tensor, ...]:
         """The graph's inputs for ``[n, obs_dim]`` raw observations (export examples, verification)."""
