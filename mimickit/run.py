@@ -22,6 +22,7 @@ import threading
 import warnings
 from typing import TYPE_CHECKING, Dict, List, Optional
 
+from mimickit.util import distributed
 from mimickit.util.arg_parser import RunArgs, help_text, parse_args, to_arg_lines
 from mimickit.util.atomic_file import atomic_write
 from mimickit.util.errors import MimicKitError
@@ -169,6 +170,10 @@ def run(args: RunArgs, out_dir_given: bool = True) -> None:
     ``policy.pt``, ``policy.json`` and the config copies into ``out_dir``
     (:mod:`mimickit.learning.export`), with one environment.
 
+    Under ``torchrun`` (or ``--num_workers``) every process runs this with its own envs,
+    device (``cuda`` -> ``cuda:<local rank>``) and seed (``--rand_seed`` + rank), and
+    rank 0 alone writes files (:mod:`mimickit.util.distributed`).
+
     Raises:
         MimicKitError: on a missing config or model file, an unusable device or logger,
             missing export packages, or any user mistake found while building.
@@ -187,6 +192,8 @@ def run(args: RunArgs, out_dir_given: bool = True) -> None:
     if args.latent_seed is not None and args.mode != "test":
         raise MimicKitError("--latent_seed: only for --mode test (training draws its latents at random)")
     if args.mode == "export":
+        if distributed.launched_by_torchrun():
+            raise MimicKitError("--mode export: runs in one process (without torchrun or --num_workers)")
         if model_file is None:
             raise MimicKitError("--model_file: not given (expected the model saved by training to export)")
         from mimickit.learning.export import check_export_packages
@@ -200,8 +207,10 @@ def run(args: RunArgs, out_dir_given: bool = True) -> None:
     if args.mode == "train":
         _check_run_folder(args)
     out_dir = _output_dir(args, out_dir_given)
-    if args.rand_seed is not None:
-        _seed(args.rand_seed)
+    device = distributed.setup(args.device)
+    seed = None if args.rand_seed is None else args.rand_seed + distributed.rank()
+    if seed is not None:
+        _seed(seed)
 
     # Imported here so that flag errors and --help answer without loading torch.
     from mimickit.envs.env_builder import build_env
@@ -209,13 +218,14 @@ def run(args: RunArgs, out_dir_given: bool = True) -> None:
     from mimickit.learning.evaluation import write_eval
     from mimickit.learning.runner import Runner
 
-    video_file = os.path.join(out_dir, "video.mp4") if args.video else None
+    main = distributed.is_main()
+    video_file = os.path.join(out_dir, "video.mp4") if args.video and main else None
     num_envs = 1 if args.mode == "export" else args.num_envs
-    env = build_env(configs["env"], configs["engine"], num_envs, args.device, args.visualize,
+    env = build_env(configs["env"], configs["engine"], num_envs, device, args.visualize and main,
                     motion_file=args.motion_file, video_file=video_file)
     try:
-        agent = build_agent(configs["agent"], env, args.device)
-        runner = Runner(agent, env, args.device)
+        agent = build_agent(configs["agent"], env, device)
+        runner = Runner(agent, env, device)
         if model_file is not None:
             runner.load(model_file)
         elif args.mode == "test" and agent.TRAINS and not args.random_policy:
@@ -231,20 +241,24 @@ def run(args: RunArgs, out_dir_given: bool = True) -> None:
                                                                              max_samples))
         if args.mode == "train":
             runner.check_trainable()
+        runner.sync_ranks()  # every rank has checked the run folder and built; all start from rank 0's model
         _make_dir(out_dir)
         if args.mode == "train":
-            _clear_run_folder(args)
-            _save_run_config(args, configs)
+            if main:
+                _clear_run_folder(args)
+                _save_run_config(args, configs)
             runner.train(max_samples=max_samples, out_dir=out_dir, logger=args.logger)
         elif args.mode == "export":
             _export(args, configs, runner, agent, model_file, out_dir)
         else:
-            if args.rand_seed is not None:
-                _seed(args.rand_seed)  # the episodes draw the same starts whatever building drew
+            if seed is not None:
+                _seed(seed)  # the episodes draw the same starts whatever building drew
             stats = runner.test(num_episodes=args.test_episodes)
-            write_eval(stats, os.path.join(out_dir, "eval.json"))
+            if main:
+                write_eval(stats, os.path.join(out_dir, "eval.json"))
     finally:
         env.close()
+        distributed.teardown()
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -279,6 +293,22 @@ def _interrupt_on_signals() -> None:
         signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
+def _launch_workers(num_workers: int, argv: List[str]) -> int:
+    """``--num_workers K``: run these flags in K processes on this machine with ``torchrun --standalone``.
+
+    torchrun's elastic agent starts the ranks (``python -m mimickit.run`` with the same
+    flags) and stops them all when one fails. Returns 0, or 1 when a rank failed (its
+    error is printed by the rank and by torchrun).
+    """
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun
+    try:
+        torchrun(["--standalone", "--nproc_per_node", str(num_workers), "--module", "mimickit.run"] + argv)
+    except ChildFailedError:
+        return 1
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run with the flags ``argv`` (default ``sys.argv[1:]``); return the exit code.
 
@@ -295,7 +325,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             sys.stdout = open(os.devnull, "w")
         return 0
     try:
-        run(parse_args(argv), out_dir_given="--out_dir" in argv)
+        args = parse_args(argv)
+        if args.num_workers > 1 and not distributed.launched_by_torchrun():
+            return _launch_workers(args.num_workers, argv)
+        run(args, out_dir_given="--out_dir" in argv)
     except MimicKitError as e:
         print("error: " + " ".join(str(e).split("\n")), file=sys.stderr)
         return 2

@@ -70,6 +70,9 @@ class FakeRunner:
     def check_trainable(self):
         pass
 
+    def sync_ranks(self):
+        CALLS.append(("sync_ranks",))
+
     def train(self, max_samples, out_dir, logger):
         CALLS.append(("train", dict(max_samples=max_samples, out_dir=out_dir, logger=logger)))
 

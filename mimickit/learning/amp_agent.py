@@ -60,7 +60,7 @@ from torch import Tensor
 
 from mimickit.envs.base_env import AMPEnvLike, BaseEnv
 from mimickit.learning.agent_builder import register_agent
-from mimickit.learning.base_agent import OptimizerConfig, build_optimizer, minibatches
+from mimickit.learning.base_agent import OptimizerConfig, build_optimizer, minibatches, optimizer_step
 from mimickit.learning.networks import build_network, check_network_name
 from mimickit.learning.normalizer import Normalizer
 from mimickit.learning.ppo_agent import PPOAgent, PPOAgentConfig
@@ -335,6 +335,7 @@ class AMPAgent(PPOAgent):
         for _ in range(cfg.disc_epochs):
             for batch in minibatches(len(amp_obs), cfg.disc_batch_size, valid):
                 if len(batch) == 0:
+                    optimizer_step(self.disc_optimizer, None, self.disc.parameters(), cfg.max_grad_norm)
                     continue
                 agent = amp_obs[batch]
                 num_replay = int(round(cfg.disc_replay_fraction * len(batch))) if len(self.replay_buffer) > 0 else 0
@@ -343,11 +344,7 @@ class AMPAgent(PPOAgent):
                 demo = self.demo_env.fetch_demo_amp_obs(len(batch)).to(self.device)
                 self.amp_obs_norm.record(demo)
                 loss, parts = self.disc_loss(self.amp_obs_norm.normalize(demo), self.amp_obs_norm.normalize(agent))
-                self.disc_optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(self.disc.parameters(), cfg.max_grad_norm)
-                self.disc_optimizer.step()
+                optimizer_step(self.disc_optimizer, loss, self.disc.parameters(), cfg.max_grad_norm)
                 parts["disc_loss"] = loss.detach()
                 for key, val in parts.items():
                     sums[key] = sums.get(key, 0.0) + val

@@ -64,7 +64,7 @@ from torch import Tensor
 from mimickit.envs.base_env import BaseEnv
 from mimickit.learning.agent_builder import register_agent
 from mimickit.learning.amp_agent import AMPAgent, AMPAgentConfig, disc_grad_penalty
-from mimickit.learning.base_agent import OptimizerConfig, build_optimizer, minibatches
+from mimickit.learning.base_agent import OptimizerConfig, build_optimizer, minibatches, optimizer_step
 from mimickit.learning.export import DeployModule
 from mimickit.learning.networks import build_network, check_network_name
 from mimickit.util.config import check_key, from_dict
@@ -473,13 +473,10 @@ class ASEAgent(AMPAgent):
         for _ in range(cfg.enc_epochs):
             for batch in minibatches(len(amp_obs), cfg.enc_batch_size, valid):
                 if len(batch) == 0:
+                    optimizer_step(self.enc_optimizer, None, self.encoder.parameters(), cfg.max_grad_norm)
                     continue
                 loss, parts = self.enc_loss(self.amp_obs_norm.normalize(amp_obs[batch]), latent[batch])
-                self.enc_optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(self.encoder.parameters(), cfg.max_grad_norm)
-                self.enc_optimizer.step()
+                optimizer_step(self.enc_optimizer, loss, self.encoder.parameters(), cfg.max_grad_norm)
                 parts["enc_loss"] = loss.detach()
                 for key, val in parts.items():
                     sums[key] = sums.get(key, 0.0) + val

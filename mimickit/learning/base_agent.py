@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -27,6 +27,7 @@ from mimickit.learning.experience_buffer import ExperienceBuffer
 from mimickit.learning.export import DeployModule, make_deploy_policy
 from mimickit.learning.normalizer import Normalizer
 from mimickit.learning.runner import RunnerConfig, Transition
+from mimickit.util import distributed
 from mimickit.util.config import check_key
 from mimickit.util.errors import MimicKitError
 
@@ -110,6 +111,28 @@ def minibatches(num_samples: int, batch_size: int, valid: Tensor) -> List[Tensor
         samples is valid (the caller skips it).
     """
     return [batch[valid[batch]] for batch in torch.randperm(num_samples, device=valid.device).split(batch_size)]
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: Optional[Tensor], params: Iterable[Tensor],
+                   max_grad_norm: Optional[float]) -> None:
+    """One step of ``optimizer`` on the gradient of ``loss``, averaged over the ranks of a distributed run.
+
+    ``zero_grad``, ``backward``, :func:`mimickit.util.distributed.average_gradients`, then
+    clipping to the global norm ``max_grad_norm`` (None: no clipping) and the step. Every
+    network of every agent trains through here, so the ranks of a distributed run keep one
+    model. ``loss`` None: this rank has no valid sample in the minibatch; alone it skips the
+    step, in a distributed run it adds a zero gradient to the others' (all ranks step together).
+    """
+    if loss is None and not distributed.active():
+        return
+    params = list(params)
+    optimizer.zero_grad(set_to_none=True)
+    if loss is not None:
+        loss.backward()
+    distributed.average_gradients(params)
+    if max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    optimizer.step()
 
 
 class ActionScaling:

@@ -10,7 +10,9 @@ import torch
 from torch import Tensor
 
 from mimickit.envs.base_env import BaseEnv, DoneFlags
+from mimickit.util import distributed
 from mimickit.util.atomic_file import atomic_write
+from mimickit.util.errors import MimicKitError
 
 
 def episode_shares(num_episodes: int, num_envs: int, device: str = "cpu") -> Tensor:
@@ -41,6 +43,13 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
     whatever drew random numbers before (e.g. building a network). ``on_reset(env_ids)``
     (long ``[k]``) is called after every reset, the first (all envs) included.
 
+    In a distributed run ``num_episodes`` are shared out among the ranks
+    (:func:`episode_shares` over ranks, then over each rank's envs) and the statistics are
+    over every rank's episodes, the same on every rank.
+
+    Raises:
+        MimicKitError: a distributed run with fewer episodes than ranks.
+
     Returns:
         ``mean_return``, ``mean_ep_len`` (control steps), ``num_eps`` and ``success_rate``
         (episodes that did not end with ``DoneFlags.FAIL``); ``falls_per_min`` (failed
@@ -49,6 +58,10 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
         ``[num_envs]`` tensors) and of ``step_metrics(info)`` (the agent's, same form),
         averaged over the steps of an episode and then over episodes.
     """
+    if num_episodes < distributed.world_size():
+        raise MimicKitError("--test_episodes {}: a distributed run needs at least one episode per process ({})".format(
+            num_episodes, distributed.world_size()))
+    num_episodes = int(episode_shares(num_episodes, distributed.world_size())[distributed.rank()])
     shares = episode_shares(num_episodes, env.num_envs, env.device)
     finished = torch.zeros_like(shares)
     ep_return = torch.zeros(env.num_envs, device=env.device)
@@ -87,14 +100,15 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
             obs = env.reset(env_ids)
             if on_reset is not None and len(env_ids) > 0:
                 on_reset(env_ids)
-    means = {name: float(torch.cat(values).mean()) for name, values in episodes.items()}
+    per_episode = {name: distributed.all_gather_cat(torch.cat(values)) for name, values in episodes.items()}
+    means = {name: float(values.mean()) for name, values in per_episode.items()}
     stats = {"mean_return": means.pop("return"), "mean_ep_len": means.pop("ep_len"),
-             "num_eps": int(sum(len(v) for v in episodes["return"])),
+             "num_eps": int(len(per_episode["return"])),
              "success_rate": 1.0 - means.pop("fail")}
     control_dt = getattr(env, "control_dt", None)
     if control_dt is not None:
-        minutes = float(torch.cat(episodes["ep_len"]).sum()) * control_dt / 60.0
-        stats["falls_per_min"] = float(torch.cat(episodes["fail"]).sum()) / max(minutes, 1e-9)
+        minutes = float(per_episode["ep_len"].sum()) * control_dt / 60.0
+        stats["falls_per_min"] = float(per_episode["fail"].sum()) / max(minutes, 1e-9)
     stats.update(means)
     return stats
 

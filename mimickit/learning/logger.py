@@ -37,6 +37,13 @@ class Logger(abc.ABC):
         """Flush and release files. Safe to call twice; the default does nothing."""
 
 
+class NullLogger(Logger):
+    """Writes nothing: the logger of every rank but 0 in a distributed run."""
+
+    def log(self, row: Dict[str, float], step: int) -> None:
+        """Drop ``row``."""
+
+
 def _format_value(value: float) -> str:
     if isinstance(value, bool):
         return str(int(value))
@@ -236,19 +243,23 @@ class ProgressLine:
     Args:
         max_samples: samples at which training stops.
         start_samples: samples already done (a resumed run).
+        enabled: false: print nothing (the ranks but 0 of a distributed run).
     """
 
-    def __init__(self, max_samples: int, start_samples: int):
+    def __init__(self, max_samples: int, start_samples: int, enabled: bool = True):
         self.max_samples = int(max_samples)
         self._samples = start_samples
+        self._enabled = enabled
         self._bar = tqdm(total=self.max_samples, initial=start_samples, unit="samples", unit_scale=True,
-                         dynamic_ncols=True, disable=None, leave=False, file=sys.stderr)
+                         dynamic_ncols=True, disable=None if enabled else True, leave=False, file=sys.stderr)
         self._start = self._last_plain = time.perf_counter()
         self._start_samples = start_samples
 
     def update(self, num_samples: int, mean_return: float, mean_ep_len: float,
                extras: Optional[Dict[str, float]] = None) -> None:
         """Advance by ``num_samples``; show the mean return, episode length and ``extras`` (e.g. the style reward)."""
+        if not self._enabled:
+            return
         text = " | ".join(["return {}".format(_fmt(mean_return)), "ep_len {}".format(_fmt(mean_ep_len))]
                           + ["{} {}".format(k, _fmt(v)) for k, v in (extras or {}).items()])
         self._bar.set_postfix_str(text, refresh=False)
@@ -265,6 +276,8 @@ class ProgressLine:
     def summary(self, iteration: int, samples: int, samples_per_s: float, mean_return: float,
                 mean_ep_len: float, test_return: Optional[float], extras: Optional[Dict[str, float]] = None) -> None:
         """Print the one-line summary of an output iteration on stdout."""
+        if not self._enabled:
+            return
         eta = (self.max_samples - samples) / samples_per_s if samples_per_s > 0 else float("inf")
         parts = ["iter {}".format(iteration), "samples {}/{}".format(samples, self.max_samples),
                  "{} samples/s".format(_fmt(samples_per_s)), "return {}".format(_fmt(mean_return)),

@@ -7,6 +7,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from mimickit.util import distributed
+
 
 def merge_moments(count_a: Tensor, mean_a: Tensor, var_a: Tensor,
                   count_b: Tensor, mean_b: Tensor, var_b: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -40,7 +42,9 @@ class Normalizer(nn.Module):
     Samples given to :meth:`record` are held apart until :meth:`update` merges them into
     the running statistics, so the normalisation stays fixed while a batch of experience
     is collected and trained on. Once ``max_samples`` samples have been merged the
-    statistics are frozen: later samples are discarded. Statistics are kept in float64;
+    statistics are frozen: later samples are discarded. In a distributed run :meth:`update`
+    merges the samples every rank recorded, so all ranks keep the statistics one process
+    that saw all samples would. Statistics are kept in float64;
     ``std`` is the population standard deviation, floored at ``eps``. The running
     statistics are buffers, so they are part of :meth:`state_dict`.
 
@@ -95,17 +99,31 @@ class Normalizer(nn.Module):
             self._new_count, self._new_mean, self._new_var, count, mean, var)
 
     def update(self) -> None:
-        """Merge the recorded samples into the running statistics (unless frozen)."""
-        if float(self._new_count) > 0 and not self.frozen:
+        """Merge the recorded samples (of every rank, in rank order) into the running statistics, unless frozen."""
+        new = self._recorded_moments()
+        if float(new[0]) > 0 and not self.frozen:
             if float(self.count) == 0:
-                self.count, self.mean, self.var = (self._new_count.clone(), self._new_mean.clone(),
-                                                   self._new_var.clone())
+                self.count, self.mean, self.var = (new[0].clone(), new[1].clone(), new[2].clone())
             else:
-                self.count, self.mean, self.var = merge_moments(
-                    self.count, self.mean, self.var, self._new_count, self._new_mean, self._new_var)
+                self.count, self.mean, self.var = merge_moments(self.count, self.mean, self.var, *new)
         self._new_count = torch.zeros_like(self._new_count)
         self._new_mean = torch.zeros_like(self._new_mean)
         self._new_var = torch.zeros_like(self._new_var)
+
+    def _recorded_moments(self) -> Tuple[Tensor, Tensor, Tensor]:
+        """``(count, mean, var)`` of the samples recorded since the last update, over every rank."""
+        if not distributed.active():
+            return self._new_count, self._new_mean, self._new_var
+        dim = self.mean.shape[0]
+        rows = distributed.all_gather_cat(torch.cat([self._new_count.view(1), self._new_mean, self._new_var])[None])
+        count, mean, var = torch.zeros_like(self._new_count), torch.zeros_like(self._new_mean), self._new_var
+        for row in rows:
+            if float(row[0]) > 0:
+                if float(count) == 0:
+                    count, mean, var = row[0], row[1:1 + dim], row[1 + dim:]
+                else:
+                    count, mean, var = merge_moments(count, mean, var, row[0], row[1:1 + dim], row[1 + dim:])
+        return count, mean, var
 
     def normalize(self, x: Tensor) -> Tensor:
         """``[..., dim]`` -> ``[..., dim]``: ``clip((x - mean) / std, -clip, clip)`` in ``x``'s dtype."""

@@ -33,7 +33,14 @@ from torch import Tensor
 
 from mimickit.envs.base_env import BaseEnv, DoneFlags
 from mimickit.learning.agent_builder import register_agent
-from mimickit.learning.base_agent import BaseAgent, BaseAgentConfig, OptimizerConfig, build_optimizer, minibatches
+from mimickit.learning.base_agent import (
+    BaseAgent,
+    BaseAgentConfig,
+    OptimizerConfig,
+    build_optimizer,
+    minibatches,
+    optimizer_step,
+)
 from mimickit.learning.distributions import DiagGaussian
 from mimickit.learning.networks import check_network_name
 from mimickit.learning.ppo_model import PPOModel
@@ -293,13 +300,6 @@ class PPOAgent(BaseAgent):
         """
         return self.actor_loss(self.model.actor(net_input), action, old_logp, advantage)
 
-    def _step(self, optimizer: torch.optim.Optimizer, loss: Tensor, params: Any) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
-        optimizer.step()
-
     def _update(self) -> Dict[str, float]:
         cfg = self.config
         steps, num_envs = cfg.steps_per_iter, self.num_envs
@@ -326,10 +326,11 @@ class PPOAgent(BaseAgent):
         for _ in range(cfg.actor_epochs):
             for batch in minibatches(len(valid), cfg.actor_batch_size, valid):
                 if len(batch) == 0:
+                    optimizer_step(self.actor_optimizer, None, actor_params, cfg.max_grad_norm)
                     continue
                 loss, parts = self._actor_minibatch_loss(net_input[batch], action[batch], old_logp[batch],
                                                          norm_adv[batch])
-                self._step(self.actor_optimizer, loss, actor_params)
+                optimizer_step(self.actor_optimizer, loss, actor_params, cfg.max_grad_norm)
                 parts["actor_loss"] = loss.detach()
                 for key, val in parts.items():
                     sums[key] = sums.get(key, 0.0) + val
@@ -338,9 +339,10 @@ class PPOAgent(BaseAgent):
         for _ in range(cfg.critic_epochs):
             for batch in minibatches(len(valid), cfg.critic_batch_size, valid):
                 if len(batch) == 0:
+                    optimizer_step(self.critic_optimizer, None, critic_params, cfg.max_grad_norm)
                     continue
                 loss = F.mse_loss(self.model.critic(net_input[batch]), target[batch])
-                self._step(self.critic_optimizer, loss, critic_params)
+                optimizer_step(self.critic_optimizer, loss, critic_params, cfg.max_grad_norm)
                 sums["critic_loss"] = sums.get("critic_loss", 0.0) + loss.detach()
                 counts["critic"] += 1
         keys: Tuple[str, ...] = ("actor_loss", "surrogate_loss", "bound_loss", "action_reg_loss", "entropy",

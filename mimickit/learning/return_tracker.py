@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from mimickit.envs.base_env import DoneFlags
+from mimickit.util import distributed
 
 
 class ReturnTracker:
@@ -14,7 +15,9 @@ class ReturnTracker:
 
     :meth:`update` is called once per control step; when an env's episode ends its return
     and length are added to the totals of finished episodes, which :meth:`reset_stats`
-    clears (the running episodes carry on).
+    clears (the running episodes carry on). The statistics (:attr:`num_episodes`,
+    :meth:`mean_return`, :meth:`mean_ep_len`) are over every rank of a distributed run;
+    every rank must ask for them together.
 
     Args:
         num_envs: environments stepped together.
@@ -29,10 +32,15 @@ class ReturnTracker:
         self._return_sum = torch.zeros((), dtype=torch.float64, device=device)
         self._len_sum = torch.zeros((), dtype=torch.long, device=device)
 
+    def _totals(self) -> Tensor:
+        """``[3]`` float64: episodes, summed return and summed length, over every rank."""
+        totals = torch.stack([self._num_episodes.double(), self._return_sum, self._len_sum.double()])
+        return distributed.all_reduce_sum(totals)
+
     @property
     def num_episodes(self) -> int:
         """Episodes finished since :meth:`reset_stats`."""
-        return int(self._num_episodes)
+        return int(self._totals()[0])
 
     def update(self, reward: Tensor, done: Tensor) -> None:
         """Add one step: ``reward`` ``[num_envs]``, ``done`` ``[num_envs]`` :class:`DoneFlags`."""
@@ -62,10 +70,10 @@ class ReturnTracker:
 
     def mean_return(self) -> float:
         """Mean return of the episodes finished since :meth:`reset_stats`; nan when none."""
-        num = self.num_episodes
-        return float(self._return_sum) / num if num else float("nan")
+        num, return_sum, _ = (float(v) for v in self._totals())
+        return return_sum / num if num else float("nan")
 
     def mean_ep_len(self) -> float:
         """Mean length (control steps) of the finished episodes; nan when none."""
-        num = self.num_episodes
-        return float(self._len_sum) / num if num else float("nan")
+        num, _, len_sum = (float(v) for v in self._totals())
+        return len_sum / num if num else float("nan")

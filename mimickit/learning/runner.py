@@ -22,6 +22,13 @@ contract: the observation returned by ``step`` is that of the state the step rea
 env listed in ``info["failed_envs"]`` (the simulation went bad) is recorded as a ``FAIL``
 with reward 0 and ``valid`` false, so the agent leaves it out of its losses; the step
 before it bootstraps from its own ``next_obs``, which was still sound.
+
+Distributed runs (:mod:`mimickit.util.distributed`). Every rank runs this loop on its own
+envs; the agent's updates average gradients, so the ranks keep one model. Counters are
+global: an iteration is ``steps_per_iter * num_envs * world_size`` samples, and
+``max_samples`` counts them all. Returns, failed-step shares and the NaN guard's decision
+are merged over the ranks; test episodes are shared out among them. Rank 0 alone logs,
+prints progress and writes checkpoints (holding every rank's random states).
 """
 from __future__ import annotations
 
@@ -38,10 +45,17 @@ import torch
 from torch import Tensor
 
 from mimickit.envs.base_env import BaseEnv, DoneFlags
-from mimickit.learning.checkpoint import load_checkpoint, nonfinite_entries, save_checkpoint, set_rng_state
+from mimickit.learning.checkpoint import (
+    get_rng_state,
+    load_checkpoint,
+    nonfinite_entries,
+    save_checkpoint,
+    set_rng_state,
+)
 from mimickit.learning.evaluation import run_test_episodes
-from mimickit.learning.logger import ProgressLine, build_logger
+from mimickit.learning.logger import NullLogger, ProgressLine, build_logger
 from mimickit.learning.return_tracker import ReturnTracker
+from mimickit.util import distributed
 from mimickit.util.config import check_key
 from mimickit.util.errors import MimicKitError
 
@@ -176,7 +190,8 @@ class Runner:
         self.iteration = 0
         self.sample_count = 0
         self.wall_time = 0.0
-        self._failed_steps = 0  # failed env steps in the current rollout
+        self._failed_steps = 0  # failed env steps in the current rollout, this rank's
+        self._all_failed_steps = 0  # ... and every rank's
         self._failed_iters = 0  # iterations in a row with more than MAX_FAILED_SHARE failed steps
         self._nonfinite_updates = 0  # non-finite updates in a row
         self._obs: Optional[Tensor] = None  # current [num_envs, obs_dim] of the rollout env; None: reset all first
@@ -184,8 +199,17 @@ class Runner:
 
     @property
     def samples_per_iter(self) -> int:
-        """Environment steps per training iteration, ``steps_per_iter * num_envs``."""
-        return self.agent.config.steps_per_iter * self.num_envs
+        """Environment steps per training iteration, ``steps_per_iter * num_envs`` (times the ranks)."""
+        return self.agent.config.steps_per_iter * self.num_envs * distributed.world_size()
+
+    def sync_ranks(self) -> None:
+        """Give every rank of a distributed run rank 0's agent state (networks, normalisers, optimisers).
+
+        Called once after building (and loading), so the ranks start as one model. One
+        process: nothing happens.
+        """
+        if distributed.active():
+            self.agent.load_state_dict(distributed.broadcast_object(self.agent.state_dict()), "rank 0's agent")
 
     # ------------------------------------------------------------------ experience
     def _reset(self, env_ids: Optional[Tensor]) -> Tensor:
@@ -225,6 +249,7 @@ class Runner:
             self._obs = self._reset(ended) if len(ended) > 0 else next_obs
             env_time += time.perf_counter() - start
         self._failed_steps = int(failed)
+        self._all_failed_steps = int(distributed.all_reduce_sum(failed))
         return env_time
 
     def train_iter(self) -> Dict[str, float]:
@@ -237,7 +262,7 @@ class Runner:
         """
         start = time.perf_counter()
         env_time = self.rollout()
-        self._check_failed_share(self._failed_steps / self.samples_per_iter)
+        self._check_failed_share(self._all_failed_steps / self.samples_per_iter)
         rollout_time = time.perf_counter() - start
         info = self._guarded_update()
         info.update(time_env_s=env_time, time_policy_s=rollout_time - env_time,
@@ -258,15 +283,18 @@ class Runner:
         """
         good = copy.deepcopy(self.agent.state_dict())
         info = self.agent.update()
-        learned = self._failed_steps < self.samples_per_iter  # else no minibatch ran and the losses read NaN
+        local_samples = self.samples_per_iter // distributed.world_size()
+        learned = self._failed_steps < local_samples  # else no minibatch ran here and the losses read NaN
         bad = [k for k, v in info.items() if learned and k.endswith("_loss") and not math.isfinite(v)]
         bad += nonfinite_entries(self.agent.state_dict())
-        if not bad:
+        bad_ranks = int(distributed.all_reduce_sum(torch.tensor(int(bool(bad)))))  # all ranks undo together
+        if bad_ranks == 0:
             self._nonfinite_updates = 0
             return info
         self.agent.load_state_dict(good, "the state before iteration {}".format(self.iteration + 1))
         self._nonfinite_updates += 1
-        message = "iteration {}: non-finite {} after the update".format(self.iteration + 1, ", ".join(bad[:4]))
+        what = ", ".join(bad[:4]) if bad else "values on another rank"
+        message = "iteration {}: non-finite {} after the update".format(self.iteration + 1, what)
         if self._nonfinite_updates >= MAX_NONFINITE_UPDATES:
             raise MimicKitError("{} ({} updates in a row; the model was restored to its last finite state and "
                                 "model.pt holds the last output's): lower the learning rates or set "
@@ -330,12 +358,14 @@ class Runner:
         self.check_trainable()
         max_samples = cfg.max_samples if max_samples is None else max_samples
         model_path = os.path.join(out_dir, MODEL_FILE)
+        main = distributed.is_main()
         log = build_logger(logger, out_dir, append=self.iteration > 0,
-                           config={"agent": self.agent.NAME, **dataclasses.asdict(cfg)}, last_iteration=self.iteration)
+                           config={"agent": self.agent.NAME, **dataclasses.asdict(cfg)},
+                           last_iteration=self.iteration) if main else NullLogger()
         if self._pending_rng is not None:
             set_rng_state(self._pending_rng)
             self._pending_rng = None
-        progress = ProgressLine(max_samples, self.sample_count)
+        progress = ProgressLine(max_samples, self.sample_count, enabled=main)
         self.return_tracker.reset_stats()
         infos: List[Dict[str, float]] = []
         iter_time = 0.0  # s in train_iter since the last output, for samples/s
@@ -364,7 +394,7 @@ class Runner:
                     self.restart_episodes()  # as test episodes do: a run resumed from this save is exact
         except KeyboardInterrupt:
             self.wall_time = wall_time_before + time.perf_counter() - run_start
-            self.save(model_path)
+            self.save(model_path, collective=False)  # the other ranks may be gone
             raise
         finally:
             progress.close()
@@ -389,14 +419,21 @@ class Runner:
         return row
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self, path: str) -> None:
+    def save(self, path: str, collective: bool = True) -> None:
         """Write a checkpoint to ``path`` atomically (see :mod:`mimickit.learning.checkpoint`).
 
         Holds the agent's :meth:`Agent.state_dict`, ``iteration``, ``sample_count``,
-        ``wall_time``, the random states and the agent's config as a dict.
+        ``wall_time``, the random states and the agent's config as a dict. In a distributed
+        run rank 0 writes it, with every rank's random states (``rank_rng``) unless
+        ``collective`` is false (an interrupted run, whose peers may be gone).
         """
+        rank_rng = distributed.gather_objects(get_rng_state()) if collective and distributed.active() else None
+        if not distributed.is_main():
+            return
         content: Dict[str, Any] = {"iteration": self.iteration, "sample_count": self.sample_count,
                                    "wall_time": self.wall_time, "config": dataclasses.asdict(self.agent.config)}
+        if rank_rng is not None:
+            content["rank_rng"] = rank_rng
         content.update(self.agent.state_dict())
         save_checkpoint(path, self.agent.NAME, content)
 
@@ -404,7 +441,9 @@ class Runner:
         """Load a checkpoint saved by :meth:`save`, including counters and optimiser states.
 
         The random states are restored when :meth:`train` starts (so a resumed run draws
-        what the interrupted one would have; a test run keeps ``--rand_seed``).
+        what the interrupted one would have; a test run keeps ``--rand_seed``); each rank of
+        a distributed run takes its own when the checkpoint has them for as many ranks, else
+        rank 0 takes the saved ones and the others keep their seeds.
         Hyperparameters come from the current YAML, not the checkpoint.
 
         Raises:
@@ -412,7 +451,7 @@ class Runner:
                 saved by another agent, or does not fit this agent (:meth:`Agent.load_state_dict`).
         """
         checkpoint = load_checkpoint(path, self.agent.NAME, map_location=self.device)
-        bad = nonfinite_entries({k: v for k, v in checkpoint.items() if k != "rng"})
+        bad = nonfinite_entries({k: v for k, v in checkpoint.items() if k not in ("rng", "rank_rng")})
         if bad:
             raise MimicKitError("{}: holds non-finite values in {} (a diverged model)".format(path, ", ".join(bad[:4])))
         self.agent.load_state_dict(checkpoint, path)
@@ -422,7 +461,11 @@ class Runner:
             self.wall_time = float(checkpoint["wall_time"])
         except KeyError as e:
             raise MimicKitError("{}: not a training checkpoint (no '{}')".format(path, e.args[0])) from e
-        self._pending_rng = checkpoint.get("rng")
+        rank_rng = checkpoint.get("rank_rng")
+        if rank_rng is not None and len(rank_rng) == distributed.world_size():
+            self._pending_rng = rank_rng[distributed.rank()]
+        else:
+            self._pending_rng = checkpoint.get("rng") if distributed.is_main() else None
         self._obs = None
 
 

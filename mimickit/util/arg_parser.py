@@ -55,6 +55,9 @@ class RunArgs:
     overwrite: bool = _flag(False, "train: replace the run in out_dir (model.pt, log.txt, int_models/); "
                                    "test, export: write into a training run's out_dir itself")
     random_policy: bool = _flag(False, "test: run a learning agent without --model_file (its untrained policy)")
+    num_workers: int = _flag(1, "train, test: processes on this machine, each with its own --num_envs (launched "
+                                "with torchrun; under torchrun itself its --nproc_per_node counts instead)",
+                             min_value=1)
     latent_seed: Optional[int] = _flag(None, "test, latent-conditioned agents (ASE): every env acts under the one "
                                              "latent drawn from this seed (default: random latents)")
 
