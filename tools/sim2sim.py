@@ -30,9 +30,9 @@ import torch  # noqa: E402
 from mimickit.envs.base_env import BaseEnv  # noqa: E402
 from mimickit.envs.env_builder import build_env  # noqa: E402
 from mimickit.learning.evaluation import run_test_episodes, write_eval  # noqa: E402
-from mimickit.learning.export import (CONFIG_FILES, SIDECAR_FILE, check_env_matches, file_sha256,  # noqa: E402
-                                      load_sidecar)
+from mimickit.learning.export import CONFIG_FILES, SIDECAR_FILE, check_env_matches, file_sha256, load_sidecar  # noqa: E402
 from mimickit.util.errors import MimicKitError  # noqa: E402
+from tools.cli import run_tool  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,18 +161,18 @@ def run_sim2sim(policy_file: str, sidecar_file: Optional[str] = None, num_envs: 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the tool; returns the exit status (0, or 2 after a user mistake)."""
     args = build_parser().parse_args(argv)
-    try:
-        if args.num_envs < 1 or args.test_episodes < 1:
-            raise MimicKitError("--num_envs and --test_episodes must be >= 1")
-        stats = run_sim2sim(args.policy, args.sidecar, args.num_envs, args.test_episodes, args.rand_seed,
-                            args.env_config, args.engine_config, args.motion_file, args.device, args.visualize)
-        out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.policy))
-        os.makedirs(out_dir, exist_ok=True)
-        write_eval(stats, os.path.join(out_dir, "eval.json"))
-    except MimicKitError as e:
-        print("error: " + " ".join(str(e).split("\n")), file=sys.stderr)
-        return 2
-    return 0
+    return run_tool(lambda: _sim2sim_to_eval(args))
+
+
+def _sim2sim_to_eval(args: argparse.Namespace) -> None:
+    """:func:`run_sim2sim` with the flags, then ``eval.json``."""
+    if args.num_envs < 1 or args.test_episodes < 1:
+        raise MimicKitError("--num_envs and --test_episodes must be >= 1")
+    stats = run_sim2sim(args.policy, args.sidecar, args.num_envs, args.test_episodes, args.rand_seed,
+                        args.env_config, args.engine_config, args.motion_file, args.device, args.visualize)
+    out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.policy))
+    os.makedirs(out_dir, exist_ok=True)
+    write_eval(stats, os.path.join(out_dir, "eval.json"))
 
 
 if __name__ == "__main__":

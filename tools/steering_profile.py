@@ -25,11 +25,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mimickit.envs.env_builder import build_env  # noqa: E402
+from mimickit.envs.base_env import BaseEnv  # noqa: E402
 from mimickit.envs.locomotion_tasks import SteeringTask  # noqa: E402
-from mimickit.learning.agent_builder import build_agent  # noqa: E402
-from mimickit.learning.runner import Runner  # noqa: E402
 from mimickit.util.errors import MimicKitError  # noqa: E402
+from tools.cli import add_model_flags, load_model, run_tool  # noqa: E402
 
 
 def binned_means(key: np.ndarray, columns: Dict[str, np.ndarray], edges: np.ndarray) -> List[Dict[str, float]]:
@@ -59,28 +58,33 @@ def binned_means(key: np.ndarray, columns: Dict[str, np.ndarray], edges: np.ndar
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model_file", required=True, help="model.pt of an AMP agent trained on a steering env")
-    p.add_argument("--env_config", default="data/envs/amp_heading_humanoid_env.yaml")
-    p.add_argument("--engine_config", default="data/engines/mujoco_engine.yaml")
-    p.add_argument("--agent_config", default="data/agents/amp_task_humanoid_agent.yaml")
-    p.add_argument("--motion_file", default=None, help="overrides the env config's motion_file")
-    p.add_argument("--num_envs", type=int, default=32)
+    add_model_flags(p, "model.pt of an AMP agent trained on a steering env", "data/envs/amp_heading_humanoid_env.yaml",
+                    "data/agents/amp_task_humanoid_agent.yaml", num_envs=32)
     p.add_argument("--steps", type=int, default=300, help="control steps")
     p.add_argument("--num_bins", type=int, default=6, help="bins over the env's tar_speed range")
     p.add_argument("--rand_seed", type=int, default=0)
     return p
 
 
+def check_steering(env: BaseEnv) -> None:
+    """Raise :class:`MimicKitError` unless ``env`` carries the steering task."""
+    if not isinstance(getattr(env, "task", None), SteeringTask):
+        raise MimicKitError("--env_config: expected an env with the steering task, got {}".format(
+            type(getattr(env, "task", None)).__name__))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the tool; returns the exit status (0, or 2 after a user mistake)."""
     args = build_parser().parse_args(argv)
+    return run_tool(lambda: profile(args))
+
+
+def profile(args: argparse.Namespace) -> None:
+    """Run the policy and print the tables (module docstring)."""
     torch.manual_seed(args.rand_seed)
-    env = build_env(args.env_config, args.engine_config, args.num_envs, "cpu", False, motion_file=args.motion_file)
+    env, agent = load_model(args, check_env=check_steering)
+    task: SteeringTask = env.task  # check_steering made sure
     try:
-        task = getattr(env, "task", None)
-        if not isinstance(task, SteeringTask):
-            raise MimicKitError("--env_config {}: expected an env with the steering task".format(args.env_config))
-        agent = build_agent(args.agent_config, env, "cpu")
-        Runner(agent, env, "cpu").load(args.model_file)
         obs = env.reset()
         columns = {name: [] for name in ("tar_speed", "along", "speed", "facing_err", "style")}
         with torch.no_grad():
@@ -111,12 +115,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for row in binned_means(speed, dict(style=steps["style"]), speed_edges):
         if row["steps"]:
             print("{:>6.2f}-{:<6.2f} {:>7d} {:>7.2f}".format(row["low"], row["high"], row["steps"], row["style"]))
-    return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except MimicKitError as e:
-        print("error: " + str(e), file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

@@ -42,16 +42,15 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from mimickit.envs.base_env import BaseEnv, DoneFlags  # noqa: E402
-from mimickit.envs.env_builder import build_env  # noqa: E402
-from mimickit.learning.agent_builder import AGENTS, build_agent  # noqa: E402
+from mimickit.envs.base_env import DoneFlags  # noqa: E402
+from mimickit.learning.agent_builder import AGENTS  # noqa: E402
 from mimickit.learning.ase_agent import ASEAgent  # noqa: E402
 from mimickit.learning.evaluation import seed_generators  # noqa: E402
-from mimickit.learning.runner import Runner  # noqa: E402
 from mimickit.util.atomic_file import atomic_write  # noqa: E402
 from mimickit.util.config import load_yaml  # noqa: E402
 from mimickit.util.errors import MimicKitError  # noqa: E402
 from mimickit.util.torch_util import calc_heading, calc_heading_quat_inv, quat_rotate, wrap_angle  # noqa: E402
+from tools.cli import add_model_flags, load_model, run_tool  # noqa: E402
 
 FRAME_SIZE = (640, 480)  # rendered frame (width, height), the size the env's video records
 FRAME_STRIDE = 2  # --frames keeps every 2nd pixel: 320x240 per frame in the strip
@@ -141,13 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The tool's flags."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model_file", required=True, help="model.pt of an ASE agent")
-    p.add_argument("--env_config", default="data/envs/amp_humanoid_env.yaml")
-    p.add_argument("--engine_config", default="data/engines/mujoco_engine.yaml")
-    p.add_argument("--agent_config", default="data/agents/ase_humanoid_agent.yaml")
-    p.add_argument("--motion_file", default=None, help="overrides the env config's motion_file")
+    add_model_flags(p, "model.pt of an ASE agent", "data/envs/amp_humanoid_env.yaml",
+                    "data/agents/ase_humanoid_agent.yaml", num_envs=4)
     p.add_argument("--num_latents", type=int, default=16, help="latents 0 .. N-1 (latent k: drawn from seed k)")
-    p.add_argument("--num_envs", type=int, default=4)
     p.add_argument("--steps", type=int, default=300, help="control steps per latent")
     p.add_argument("--windows", type=int, default=3, help="time windows per env run, for the within-latent spread")
     p.add_argument("--rand_seed", type=int, default=0, help="seeds the generators before each latent's run")
@@ -178,24 +173,6 @@ def check_agent_is_ase(agent_config: str) -> None:
     if not issubclass(agent_class, ASEAgent):
         raise MimicKitError("--agent_config {}: agent '{}' has no latent skills (only ASE models have latents)".format(
             agent_config, getattr(agent_class, "NAME", agent_class.__name__)))
-
-
-def open_env_and_agent(args: argparse.Namespace, video_file: Optional[str]) -> Tuple[BaseEnv, ASEAgent]:
-    """Build the env (recording env 0 to ``video_file`` when given) and the ASE agent; load the model.
-
-    Raises:
-        MimicKitError: the model does not load into the agent.
-    """
-    env = build_env(args.env_config, args.engine_config, args.num_envs, "cpu", False,
-                    motion_file=args.motion_file, video_file=video_file)
-    try:
-        agent = build_agent(args.agent_config, env, "cpu")
-        assert isinstance(agent, ASEAgent), "check_agent_is_ase first"
-        Runner(agent, env, "cpu").load(args.model_file)
-    except BaseException:
-        env.close()
-        raise
-    return env, agent
 
 
 def run_latent(env: Any, agent: ASEAgent, latent_seed: int, steps: int, num_windows: int, rand_seed: int,
@@ -328,7 +305,8 @@ def view_skills(args: argparse.Namespace) -> Dict[str, Any]:
                     env.close()
                     env = None
                 video_file = os.path.join(args.out_dir, "skill_{}.mp4".format(k)) if args.video else None
-                env, agent = open_env_and_agent(args, video_file)
+                env, agent = load_model(args, video_file)
+                assert isinstance(agent, ASEAgent), "check_agent_is_ase first"
             runs.append(run_latent(env, agent, k, args.steps, args.windows, args.rand_seed, frame_steps))
             if frame_steps:
                 write_strip(runs[-1]["frames"], os.path.join(args.out_dir, "skill_{}.png".format(k)))
@@ -353,12 +331,7 @@ def view_skills(args: argparse.Namespace) -> Dict[str, Any]:
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the tool; returns the exit status (0, or 2 after a user mistake)."""
     args = build_parser().parse_args(argv)
-    try:
-        view_skills(args)
-    except MimicKitError as e:
-        print("error: " + " ".join(str(e).split("\n")), file=sys.stderr)
-        return 2
-    return 0
+    return run_tool(lambda: view_skills(args))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,63 @@
+"""What the policy tools share: the flags naming a trained model and its configs, loading it, and the exit code.
+
+``tools/steering_profile.py``, ``tools/view_skills.py`` and ``tools/sim2sim.py`` use it,
+so that they report a user mistake the same way as ``run.py`` (one ``error: ...`` line on
+stderr, exit code 2).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable, Optional, Tuple
+
+from mimickit.envs.base_env import BaseEnv
+from mimickit.envs.env_builder import build_env
+from mimickit.learning.agent_builder import build_agent
+from mimickit.learning.base_agent import BaseAgent
+from mimickit.learning.runner import Runner
+from mimickit.util.errors import MimicKitError
+
+
+def add_model_flags(parser: argparse.ArgumentParser, model_help: str, env_config: str, agent_config: str,
+                    num_envs: int) -> None:
+    """``--model_file`` (required), ``--env_config``, ``--engine_config``, ``--agent_config``, ``--motion_file``
+    and ``--num_envs``, with the given defaults."""
+    parser.add_argument("--model_file", required=True, help=model_help)
+    parser.add_argument("--env_config", default=env_config)
+    parser.add_argument("--engine_config", default="data/engines/mujoco_engine.yaml")
+    parser.add_argument("--agent_config", default=agent_config)
+    parser.add_argument("--motion_file", default=None, help="overrides the env config's motion_file")
+    parser.add_argument("--num_envs", type=int, default=num_envs)
+
+
+def load_model(args: argparse.Namespace, video_file: Optional[str] = None,
+               check_env: Optional[Callable[[BaseEnv], None]] = None) -> Tuple[BaseEnv, BaseAgent]:
+    """The env and agent of :func:`add_model_flags`' flags on the CPU, the model loaded.
+
+    ``video_file``: record env 0 there. ``check_env(env)`` may refuse the env before the
+    agent is built. The env is closed when anything fails.
+
+    Raises:
+        MimicKitError: a config or the model does not fit (the message names it).
+    """
+    env = build_env(args.env_config, args.engine_config, args.num_envs, "cpu", False,
+                    motion_file=args.motion_file, video_file=video_file)
+    try:
+        if check_env is not None:
+            check_env(env)
+        agent = build_agent(args.agent_config, env, "cpu")
+        Runner(agent, env, "cpu").load(args.model_file)
+    except BaseException:
+        env.close()
+        raise
+    return env, agent
+
+
+def run_tool(tool: Callable[[], Any]) -> int:
+    """Run ``tool()``; 0, or 2 after printing a :class:`MimicKitError` as one ``error: ...`` line on stderr."""
+    try:
+        tool()
+    except MimicKitError as e:
+        print("error: " + " ".join(str(e).split("\n")), file=sys.stderr)
+        return 2
+    return 0
