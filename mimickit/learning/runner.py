@@ -287,7 +287,7 @@ class Runner:
         learned = self._failed_steps < local_samples  # else no minibatch ran here and the losses read NaN
         bad = [k for k, v in info.items() if learned and k.endswith("_loss") and not math.isfinite(v)]
         bad += nonfinite_entries(self.agent.state_dict())
-        bad_ranks = int(distributed.all_reduce_sum(torch.tensor(int(bool(bad)))))  # all ranks undo together
+        bad_ranks = int(distributed.all_reduce_sum(torch.tensor(int(bool(bad)), device=self.device)))  # undo together
         if bad_ranks == 0:
             self._nonfinite_updates = 0
             return info
