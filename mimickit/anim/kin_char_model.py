@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mimickit.engines.character import load_character_spec
 from mimickit.util import torch_util
 from mimickit.util.errors import MimicKitError, one_line, require_file
 
@@ -62,8 +63,8 @@ class KinCharModel:
 
     def __init__(self, mjcf_path: str, device: str = "cpu"):
         require_file(mjcf_path, "character file")
-        try:
-            model = mujoco.MjModel.from_xml_path(mjcf_path)
+        try:  # read as the engines read it: a URDF through mimickit.engines.urdf_character (gains play no part)
+            model = load_character_spec(mjcf_path, urdf_kp=0.0, urdf_kd=0.0).compile()
         except ValueError as e:  # MuJoCo's parser and compiler message, with the line in the file
             raise MimicKitError("{}: MuJoCo could not compile it: {}".format(mjcf_path, one_line(str(e)))) from e
         self.file = mjcf_path

@@ -3,7 +3,12 @@
 :func:`load_character_spec` is the one place a character file is parsed (MJCF, or URDF
 through :mod:`mimickit.engines.urdf_character`); :func:`load_character` checks it (one free
 joint on a single root body, hinge and slide joints below it, one actuator per dof) and
-reads its names, limits and gains into a :class:`CharacterFile`. MuJoCo reads the file for
+reads its names, limits and gains into a :class:`CharacterFile`. A vendor's file is taken
+as it is: joints it drives with ``motor`` actuators (torque) are driven by position
+actuators (PD) in ``pos`` control mode, and their torque limits come from the actuator's
+``forcerange`` or the joint's ``actuatorfrcrange``; joints without a position actuator of
+the file's own (a URDF's, a motor's) get their gains from :func:`joint_gains` (a
+name-pattern table, else the engine's ``urdf_kp``/``urdf_kd``). MuJoCo reads the file for
 every engine, Isaac Gym's included: the MuJoCo engines attach the parsed spec to their
 scene, the others keep only the description.
 
@@ -13,7 +18,8 @@ scene, the others keep only the description.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Tuple
+import warnings
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import mujoco
 import numpy as np
@@ -30,6 +36,7 @@ JNT_HINGE = int(mujoco.mjtJoint.mjJNT_HINGE)
 _TRN_JOINT = int(mujoco.mjtTrn.mjTRN_JOINT)
 _GAIN_FIXED = int(mujoco.mjtGain.mjGAIN_FIXED)
 _BIAS_AFFINE = int(mujoco.mjtBias.mjBIAS_AFFINE)
+_BIAS_NONE = int(mujoco.mjtBias.mjBIAS_NONE)
 
 
 @dataclasses.dataclass
@@ -52,21 +59,44 @@ class CharacterFile:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(CharacterFile)}
 
 
+GainTable = Dict[str, Sequence[float]]  # joint-name substring -> [kp N·m/rad, kd N·m·s/rad]
+
+
+def joint_gains(joint_name: str, table: Optional[GainTable], default_kp: float,
+                default_kd: float) -> Tuple[float, float]:
+    """``(kp, kd)`` of a joint: the first entry of ``table``, in order, whose key ``joint_name`` contains.
+
+    As legged_gym's ``stiffness``/``damping`` dicts (``{hip: [100, 2.5], knee: [150, 4]}``);
+    ``(default_kp, default_kd)`` when no key matches or there is no table.
+    """
+    for key, (kp, kd) in (table or {}).items():
+        if key in joint_name:
+            return float(kp), float(kd)
+    return default_kp, default_kd
+
+
 # ===================================================================== reading a file
-def load_character_spec(asset_file: str, urdf_kp: float, urdf_kd: float) -> mujoco.MjSpec:
-    """Parse a character file: MJCF, or URDF (``.urdf``) given ``urdf_kp``/``urdf_kd`` gains.
+def load_character_spec(asset_file: str, urdf_kp: float, urdf_kd: float,
+                        gain_table: Optional[GainTable] = None) -> mujoco.MjSpec:
+    """Parse a character file: MJCF, or URDF (``.urdf``) whose joints get :func:`joint_gains`.
 
     Raises:
         MimicKitError: from the URDF loader; MuJoCo's parser raises its own errors
             (:func:`load_character` turns them into MimicKitError).
     """
-    if is_urdf(asset_file):
-        return load_urdf_spec(asset_file, urdf_kp, urdf_kd)
-    return mujoco.MjSpec.from_file(asset_file)
+    if not is_urdf(asset_file):
+        return mujoco.MjSpec.from_file(asset_file)
+    spec = load_urdf_spec(asset_file, urdf_kp, urdf_kd)
+    if gain_table:
+        for actuator in spec.actuators:  # named as their joints
+            kp, kd = joint_gains(actuator.name, gain_table, urdf_kp, urdf_kd)
+            actuator.set_to_position(kp=kp, kv=kd)
+    return spec
 
 
 def load_character(asset_file: str, name: str, is_reference: bool, control_mode: str,
-                   urdf_kp: float, urdf_kd: float) -> Tuple[CharacterFile, mujoco.MjSpec]:
+                   urdf_kp: float, urdf_kd: float,
+                   gain_table: Optional[GainTable] = None) -> Tuple[CharacterFile, mujoco.MjSpec]:
     """Parse and check the character file; read its limits and gains from it compiled alone.
 
     Args:
@@ -75,19 +105,26 @@ def load_character(asset_file: str, name: str, is_reference: bool, control_mode:
         is_reference: a display-only character: its actuators are neither read nor checked
             (torque limits inf, gains 0).
         control_mode: ``pos`` or ``torque`` (:class:`~mimickit.engines.engine.EngineConfig`).
-        urdf_kp: stiffness given to a URDF's joints (N·m/rad).
+        urdf_kp: stiffness given to the joints without a position actuator of the file's own
+            (a URDF's; a ``motor``'s in ``pos`` mode) that ``gain_table`` does not name (N·m/rad).
+        urdf_kd: their damping (N·m·s/rad).
+        gain_table: joint-name substring -> ``[kp, kd]`` for those joints (:func:`joint_gains`).
         urdf_kd: damping given to a URDF's joints (N·m·s/rad).
 
     Returns:
         The description, and the parsed spec (uncompiled) for an engine to attach.
 
+    Warns:
+        UserWarning: once, naming the actuators, when ``motor`` actuators are turned into PD.
+
     Raises:
         MimicKitError: naming ``asset_file``: not a valid MJCF/URDF, no body, no single
             root body with one free joint, a ball joint below the root, an actuator not on
-            a joint, a dof without or with two actuators, a non-position actuator in
-            ``pos`` mode, an actuator without forcerange in ``torque`` mode.
+            a joint, a dof without or with two actuators, an actuator that is neither a
+            position actuator nor a motor in ``pos`` mode, a dof without torque limit
+            (actuator ``forcerange`` or joint ``actuatorfrcrange``) in ``torque`` mode.
     """
-    spec, model = _compile_alone(asset_file, urdf_kp, urdf_kd)
+    spec, model = _compile_alone(asset_file, urdf_kp, urdf_kd, gain_table)
     _check_root(model, asset_file)
     dof_joints = _dof_joints(model, asset_file)
     dof_low, dof_high = _dof_limits(model, dof_joints)
@@ -96,6 +133,9 @@ def load_character(asset_file: str, name: str, is_reference: bool, control_mode:
         torque_limits, kp, kd = np.full(num_dofs, np.inf), np.zeros(num_dofs), np.zeros(num_dofs)
     else:
         act_of_joint = _actuator_of_joint(model, asset_file)
+        if control_mode == "pos" and _motors_to_pd(spec, model, asset_file, act_of_joint, urdf_kp, urdf_kd,
+                                                   gain_table):
+            model = spec.compile()
         torque_limits, kp, kd = _actuator_gains(model, asset_file, dof_joints, act_of_joint, control_mode)
     char = CharacterFile(name=name, asset_file=asset_file, is_reference=is_reference,
                          body_names=[model.body(b).name for b in range(1, model.nbody)],
@@ -104,14 +144,15 @@ def load_character(asset_file: str, name: str, is_reference: bool, control_mode:
     return char, spec
 
 
-def _compile_alone(asset_file: str, urdf_kp: float, urdf_kd: float) -> Tuple[mujoco.MjSpec, mujoco.MjModel]:
+def _compile_alone(asset_file: str, urdf_kp: float, urdf_kd: float,
+                   gain_table: Optional[GainTable]) -> Tuple[mujoco.MjSpec, mujoco.MjModel]:
     """The file's spec and that spec compiled on its own.
 
     Raises:
         MimicKitError: the file does not parse or compile (MuJoCo's message included).
     """
     try:
-        spec = load_character_spec(asset_file, urdf_kp, urdf_kd)
+        spec = load_character_spec(asset_file, urdf_kp, urdf_kd, gain_table)
         model = spec.compile()
     except MimicKitError:
         raise
@@ -187,12 +228,56 @@ def _actuator_of_joint(model: mujoco.MjModel, asset_file: str) -> Dict[int, int]
     return act_of_joint
 
 
+def _is_position(model: mujoco.MjModel, a: int) -> bool:
+    """Whether actuator ``a`` is a position actuator (PD: fixed gain kp, affine bias -kp q - kd qdot)."""
+    gain, bias = model.actuator_gainprm[a], model.actuator_biasprm[a]
+    return bool(model.actuator_gaintype[a] == _GAIN_FIXED and model.actuator_biastype[a] == _BIAS_AFFINE
+                and bias[1] == -gain[0] and gain[0] > 0)
+
+
+def _is_motor(model: mujoco.MjModel, a: int) -> bool:
+    """Whether actuator ``a`` is a ``motor``: force = gear * ctrl, no bias."""
+    return bool(model.actuator_gaintype[a] == _GAIN_FIXED and model.actuator_biastype[a] == _BIAS_NONE)
+
+
+def _motors_to_pd(spec: mujoco.MjSpec, model: mujoco.MjModel, asset_file: str, act_of_joint: Dict[int, int],
+                  default_kp: float, default_kd: float, gain_table: Optional[GainTable]) -> bool:
+    """Turn the file's ``motor`` actuators into position actuators (PD) on their joints, in ``spec``.
+
+    Gains from :func:`joint_gains`; control range the joint's range; force range the
+    motor's ``forcerange``, else the joint's ``actuatorfrcrange`` (the vendor G1's way).
+    Returns whether any actuator was changed (the caller compiles again).
+    """
+    motors = [(j, a) for j, a in act_of_joint.items() if _is_motor(model, a) and not _is_position(model, a)]
+    for j, a in motors:
+        actuator = spec.actuators[a]
+        kp, kd = joint_gains(model.joint(j).name, gain_table, default_kp, default_kd)
+        actuator.set_to_position(kp=kp, kv=kd)
+        actuator.gear = [1.0, 0, 0, 0, 0, 0]
+        if model.jnt_limited[j]:  # the joint's range, in the file's angle units, as MuJoCo's inheritrange reads it
+            actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+            actuator.ctrlrange = [0.0, 0.0]
+            actuator.inheritrange = 1.0
+        else:
+            actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_FALSE
+        if not model.actuator_forcelimited[a] and model.jnt_actfrclimited[j]:
+            actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+            actuator.forcerange = list(model.jnt_actfrcrange[j])
+    if motors:
+        warnings.warn("{}: {} motor actuator(s) ({}) driven as position actuators (PD) for control_mode 'pos', "
+                      "gains from the engine's pd_gains / urdf_kp, urdf_kd".format(
+                          asset_file, len(motors), ", ".join(model.joint(j).name for j, _ in motors[:4])
+                          + (", ..." if len(motors) > 4 else "")), stacklevel=3)
+    return bool(motors)
+
+
 def _actuator_gains(model: mujoco.MjModel, asset_file: str, dof_joints: List[int], act_of_joint: Dict[int, int],
                     control_mode: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Torque limits (N·m), kp (N·m/rad) and kd (N·m·s/rad) ``[num_dofs]`` of each dof's actuator.
 
-    The torque limit is the largest magnitude of the actuator's forcerange (inf without
-    one); kp and kd are a position actuator's gains (0 for another actuator).
+    The torque limit is the largest magnitude of the actuator's forcerange and of the
+    joint's actuatorfrcrange, the smaller where both are set (inf without either); kp and
+    kd are a position actuator's gains (0 for another actuator).
 
     Raises:
         MimicKitError: a dof without actuator, a non-position actuator in ``pos`` mode, an
@@ -208,20 +293,17 @@ def _actuator_gains(model: mujoco.MjModel, asset_file: str, dof_joints: List[int
         a = act_of_joint[j]
         if model.actuator_forcelimited[a]:
             torque_limits[i] = np.abs(model.actuator_forcerange[a]).max()
-        gain = model.actuator_gainprm[a]
-        bias = model.actuator_biasprm[a]
-        is_position = (model.actuator_gaintype[a] == _GAIN_FIXED
-                       and model.actuator_biastype[a] == _BIAS_AFFINE
-                       and bias[1] == -gain[0] and gain[0] > 0)
-        if is_position:
-            kp[i], kd[i] = gain[0], -bias[2]
+        if model.jnt_actfrclimited[j]:
+            torque_limits[i] = min(torque_limits[i], np.abs(model.jnt_actfrcrange[j]).max())
+        if _is_position(model, a):
+            kp[i], kd[i] = model.actuator_gainprm[a][0], -model.actuator_biasprm[a][2]
         elif control_mode == "pos":
-            raise MimicKitError("{}: actuator '{}' is not a position actuator; control_mode "
-                                "'pos' needs <position kp=... kv=...> actuators".format(
+            raise MimicKitError("{}: actuator '{}' is neither a position actuator nor a motor; control_mode "
+                                "'pos' needs <position kp=... kv=...> (or <motor>) actuators".format(
                                     asset_file, model.actuator(a).name))
-        if control_mode == "torque" and not model.actuator_forcelimited[a]:
-            raise MimicKitError("{}: actuator '{}' has no forcerange; control_mode 'torque' "
-                                "takes the torque limits from it".format(
+        if control_mode == "torque" and not np.isfinite(torque_limits[i]):
+            raise MimicKitError("{}: actuator '{}' has no forcerange and its joint no actuatorfrcrange; "
+                                "control_mode 'torque' takes the torque limits from them".format(
                                     asset_file, model.actuator(a).name))
     return torque_limits, kp, kd
 

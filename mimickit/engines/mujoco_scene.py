@@ -82,13 +82,18 @@ _offscreen_error: Optional[str] = None
 class MujocoSceneConfig(EngineConfig):
     """Keys of both MuJoCo engines' YAML configs.
 
-    urdf_kp, urdf_kd: gains of the position actuators given to a ``.urdf`` character's
-        joints (N·m/rad, N·m·s/rad; see :mod:`mimickit.engines.urdf_character`); MJCF
-        characters carry their own.
+    urdf_kp, urdf_kd: gains of the position actuators given to the joints a character file
+        does not drive with position actuators of its own: a ``.urdf`` character's joints
+        (see :mod:`mimickit.engines.urdf_character`) and, in ``pos`` mode, an MJCF's
+        ``motor`` joints (N·m/rad, N·m·s/rad); MJCF position actuators keep their gains.
+    pd_gains: per joint-name pattern, ``{substring: [kp, kd]}`` for those joints, the first
+        matching key in order (legged_gym's stiffness/damping dicts,
+        :func:`mimickit.engines.character.joint_gains`); unmatched joints take ``urdf_kp``/``urdf_kd``.
     """
 
     urdf_kp: float = 20.0
     urdf_kd: float = 0.5
+    pd_gains: Dict[str, List[float]] = dataclasses.field(default_factory=dict)
 
     def validate(self, where: str) -> None:
         """The common checks, then finite ``urdf_kp > 0`` and ``urdf_kd >= 0``; MimicKitError naming the key."""
@@ -99,6 +104,10 @@ class MujocoSceneConfig(EngineConfig):
         if not 0 <= self.urdf_kd < np.inf:
             raise MimicKitError("{}: key 'urdf_kd': expected a finite damping >= 0 (N·m·s/rad), got {}".format(
                 where, self.urdf_kd))
+        for key, gains in self.pd_gains.items():
+            if len(gains) != 2 or not (0 < gains[0] < np.inf and 0 <= gains[1] < np.inf):
+                raise MimicKitError("{}: key 'pd_gains.{}': expected [kp > 0, kd >= 0] (N·m/rad, N·m·s/rad), "
+                                    "got {}".format(where, key, gains))
 
 
 @dataclasses.dataclass
@@ -157,8 +166,11 @@ def prepare_character_spec(char: Character, control_mode: str) -> mujoco.MjSpec:
         for joint in spec.joints:
             joint.limited = mujoco.mjtLimited.mjLIMITED_FALSE
     elif control_mode == "torque":
+        limit_of_joint = dict(zip(char.dof_names, char.torque_limits))  # for motors limited by their joint alone
         for actuator in spec.actuators:
-            force_range = np.array(actuator.forcerange)
+            limit = float(limit_of_joint[actuator.target])
+            own = actuator.forcelimited != mujoco.mjtLimited.mjLIMITED_FALSE and np.any(np.array(actuator.forcerange))
+            force_range = np.array(actuator.forcerange) if own else np.array([-limit, limit])
             actuator.set_to_motor()
             actuator.inheritrange = 0.0
             actuator.ctrlrange = force_range
@@ -304,7 +316,7 @@ class MujocoSceneEngine(CharacterTable, Engine):
         """Read and check the MJCF or URDF character file (:func:`load_character`); see the base class."""
         self._check_new_character(asset_file, name, initialized=self._model is not None)
         read, spec = load_character(asset_file, name, is_reference, self.control_mode,
-                                    self._config.urdf_kp, self._config.urdf_kd)
+                                    self._config.urdf_kp, self._config.urdf_kd, self._config.pd_gains)
         self._chars.append(Character(spec=spec, **read.file_fields()))
         return len(self._chars) - 1
 

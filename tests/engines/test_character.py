@@ -9,7 +9,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from mimickit.engines.character import load_character
+from mimickit.engines.character import joint_gains, load_character
 from mimickit.util.errors import MimicKitError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,9 +84,10 @@ def test_reference_character_ignores_actuators(tmp_path):
 @pytest.mark.parametrize("actuators, control_mode, message", [
     ("", "pos", "joint 'hinge_a' has no actuator"),
     (POSITION_ACTUATORS + '\n<motor joint="slide"/>', "pos", "joint 'slide' has two actuators"),
-    (POSITION_ACTUATORS.replace('<position joint="hinge_b" kp="20" kv="2"', '<motor joint="hinge_b"'),
-     "pos", "actuator '' is not a position actuator"),
-    (POSITION_ACTUATORS.replace(' forcerange="-2 2"', ""), "torque", "has no forcerange"),
+    (POSITION_ACTUATORS.replace('<position joint="hinge_b" kp="20" kv="2"', '<velocity joint="hinge_b" kv="2"'),
+     "pos", "actuator '' is neither a position actuator nor a motor"),
+    (POSITION_ACTUATORS.replace(' forcerange="-2 2"', ""), "torque",
+     "has no forcerange and its joint no actuatorfrcrange"),
 ])
 def test_actuator_mistakes_are_named(tmp_path, actuators, control_mode, message):
     path = _write(tmp_path, TWO_LINK.format(actuators=actuators))
@@ -123,3 +124,41 @@ def test_mjcf_syntax_error_keeps_mujocos_line_number(tmp_path):
     message = str(error.value)
     assert path in message and "\n" not in message
     assert "XML parse error" in message and "Line number=" in message
+
+
+# the vendor G1's way: torque motors, the torque limits on the joints
+MOTORS = """<motor joint="hinge_a"/>
+    <motor joint="hinge_b" ctrlrange="-9 9"/>
+    <position joint="slide" kp="10" kv="1" forcerange="-2 2"/>"""
+
+
+def test_motors_become_pd_in_pos_mode_with_table_gains_and_the_joints_torque_limits(tmp_path):
+    text = TWO_LINK.format(actuators=MOTORS).replace('range="-0.5 1.25"/>',
+                                                     'range="-0.5 1.25" actuatorfrcrange="-6 6"/>')
+    path = _write(tmp_path, text)
+    with pytest.warns(UserWarning, match="2 motor actuator.*hinge_a, hinge_b.*position actuators"):
+        char, spec = load_character(path, "robot", False, "pos", 20.0, 0.5, gain_table={"_b": [70.0, 3.0]})
+    np.testing.assert_allclose(char.kp, [20.0, 70.0, 10.0])  # default, table, the file's own position actuator
+    np.testing.assert_allclose(char.kd, [0.5, 3.0, 1.0])
+    np.testing.assert_allclose(char.torque_limits, [6.0, np.inf, 2.0])  # hinge_a from its actuatorfrcrange
+    model = spec.compile()
+    np.testing.assert_allclose(model.actuator_ctrlrange[0], [-0.5, 1.25])  # PD targets within the joint range
+    assert not model.actuator_ctrllimited[1]  # hinge_b is unlimited: its torque ctrlrange is gone
+    data = mujoco.MjData(model)  # the force is kp (target - q) - kd qdot, as MuJoCo computes it
+    data.qpos[7], data.qvel[6], data.ctrl[0] = 0.1, 0.2, 0.3
+    mujoco.mj_forward(model, data)
+    np.testing.assert_allclose(data.actuator_force[0], 20.0 * (0.3 - 0.1) - 0.5 * 0.2, rtol=1e-9)
+    with pytest.raises(MimicKitError, match="no forcerange and its joint no actuatorfrcrange"):
+        load_character(path, "robot", False, "torque", 20.0, 0.5)  # hinge_b has no torque limit at all
+    limited = _write(tmp_path, text.replace('ctrlrange="-9 9"', 'forcerange="-9 9"'))
+    torque, _ = load_character(limited, "robot", False, "torque", 20.0, 0.5)  # torque mode keeps the motors
+    assert torque.kp[0] == 0.0
+    np.testing.assert_allclose(torque.torque_limits, [6.0, 9.0, 2.0])
+
+
+def test_joint_gains_take_the_first_matching_key_in_order():
+    table = {"hip": [100.0, 2.0], "hip_pitch": [1.0, 1.0], "knee": [150.0, 4.0]}
+    assert joint_gains("left_hip_pitch_joint", table, 20.0, 0.5) == (100.0, 2.0)
+    assert joint_gains("right_knee_joint", table, 20.0, 0.5) == (150.0, 4.0)
+    assert joint_gains("waist_yaw_joint", table, 20.0, 0.5) == (20.0, 0.5)
+    assert joint_gains("waist_yaw_joint", None, 20.0, 0.5) == (20.0, 0.5)

@@ -283,3 +283,37 @@ def test_a1_feet_match_the_toe_positions_stored_in_its_mocap_clip(a1_engine):
     feet = [engine.get_body_names(c).index(f) for f in A1_FEET]
     toe = (body_pos[:, feet] - body_pos[:, :1]).numpy()
     np.testing.assert_allclose(toe, frames[:, 19:31].reshape(2, 4, 3) + a1_trunk_com(), atol=1e-4)
+
+
+@needs_a1
+def test_a1_urdf_plays_a_clip_inside_an_env_with_the_engines_kinematics(tmp_path):
+    """The env reads the URDF as the engine does (one loading path): its kinematic model and the simulator agree."""
+    from mimickit.anim.kin_char_model import KinCharModel
+    from mimickit.anim.motion import Motion
+    from mimickit.envs.env_builder import build_env
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the A1's .dae meshes are dropped with a warning
+        kin = KinCharModel(str(A1_URDF))
+    stand = [A1_STAND[n.split("_")[1]] for n in kin.dof_names]
+    frames = np.zeros((10, 6 + len(stand)), dtype=np.float32)
+    frames[:, 0] = np.linspace(0.0, 0.3, 10)  # walks forward 0.3 m at the standing pose
+    frames[:, 2] = 0.31
+    frames[:, 6:] = stand
+    Motion(30.0, "clamp", frames, kin.dof_names).save(str(tmp_path / "stand.npz"))
+    (tmp_path / "env.yaml").write_text("env_name: view_motion\nchar_file: {}\nmotion_file: {}\n".format(
+        A1_URDF, tmp_path / "stand.npz"))
+    make_engine(tmp_path, A1_URDF)  # writes tmp_path/engine.yaml (one thread)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = build_env(str(tmp_path / "env.yaml"), str(tmp_path / "engine.yaml"), 2, "cpu", False)
+    try:
+        env.reset()
+        for _ in range(5):
+            env.step(torch.zeros(2, len(stand)))
+        state = env.char_state
+        joint_rot = kin.dof_pos_to_joint_rot(state.dof_pos)
+        body_pos, _ = kin.forward_kinematics(state.root_pos, state.root_rot, joint_rot)
+        np.testing.assert_allclose(body_pos.numpy(), state.body_pos.numpy(), atol=1e-5)
+        assert float(state.root_pos[0, 0]) == pytest.approx(5 * 0.3 / 9, abs=1e-4)  # the clip's root, 5 steps in
+    finally:
+        env.close()
