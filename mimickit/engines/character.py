@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import mujoco
 import numpy as np
@@ -59,7 +59,7 @@ class CharacterFile:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(CharacterFile)}
 
 
-GainTable = Dict[str, Sequence[float]]  # joint-name substring -> [kp N·m/rad, kd N·m·s/rad]
+GainTable = Mapping[str, Sequence[float]]  # joint-name substring -> [kp N·m/rad, kd N·m·s/rad]
 
 
 def joint_gains(joint_name: str, table: Optional[GainTable], default_kp: float,
