@@ -9,9 +9,13 @@ Measured on 30-40 frames of ``humanoid_walk_forward_medium.npz`` (one thread):
   no dof outside the G1's ranges, feet within 0.03 cm and 0.0 deg of their targets, pelvis
   within 1 cm, knees 2 cm, elbows and wrists 3-4.5 cm (the G1's arms are shorter than the
   scaled human's); bounds: feet 0.5 cm / 1 deg, every position task 8 cm. Joint speeds stay
-  under the mapping's 25 rad/s.
-- stance feet travel at most 0.01 cm over a stance (bound 1 cm), lowest sole point 0.1 cm
+  under the mapping's 25 rad/s (they reach 6 rad/s; with a limit of 1.5 rad/s they keep to
+  it). The G1's knees and ankle pitch follow the humanoid's (correlation 0.999, range within
+  0.04 rad; bounds 0.99 and 0.1 rad).
+- stance feet travel at most 0.01 cm over a stance (bound 1 cm), lowest sole point 0.01 cm
   above the floor at most during stances (bound 1 cm), nothing below the floor (bound 0.1 cm).
+  Turning in place, a swing foot is slow at its 7 cm top; without the stance height test
+  that counted as a stance and a "stance" foot floated 5.5 cm (bound 1.5 cm, measured 0.9).
 
 The references are computed here with KinCharModel's kinematics and MuJoCo's geoms, apart
 from the retargeter's own quality report (which is checked against them).
@@ -111,8 +115,29 @@ def test_g1_limits_errors_and_clip(g1_result):
     for foot in G1_FEET:
         err = np.linalg.norm(pos[:, kin.get_body_id(foot)] - result.target_pos[:, maps.index(foot)], axis=-1)
         assert 100.0 * err.max() < 0.5
+    # the legs move as the human's: knee and ankle pitch follow the humanoid's knee and ankle y
+    src = _clip(40)
+    hum = KinCharModel(HUMANOID)
+    src_pos = hum.joint_dof_to_dof_pos(torch.as_tensor(src.frames[:, 6:], dtype=torch.float64)).numpy()
+    for h, g in (("left_knee", "left_knee_joint"), ("right_knee", "right_knee_joint"),
+                 ("left_ankle_y", "left_ankle_pitch_joint")):
+        x, y = src_pos[:, hum.dof_names.index(h)], dof_pos[:, kin.dof_names.index(g)]
+        assert np.corrcoef(x, y)[0, 1] > 0.99 and abs(np.ptp(x) - np.ptp(y)) < 0.1, (h, g)
     report = q.as_dict()
     assert {"foot_slip_max", "penetration_max", "limit_hits", "body_errors", "frames_per_s"} <= set(report)
+
+
+def test_velocity_limit(tmp_path):
+    """A tight velocity limit (1.5 rad/s) holds between frames, the first solved frame aside."""
+    text = Path(G1_MAP).read_text().replace("velocity_limit: 25.0", "velocity_limit: 1.5")
+    assert "velocity_limit: 1.5" in text
+    mapping = tmp_path / "slow.yaml"
+    mapping.write_text(text)
+    motion = Retargeter(HUMANOID, G1, load_mapping(str(mapping))).retarget(_clip(15)).motion
+    kin = KinCharModel(G1)
+    dof_pos = kin.joint_dof_to_dof_pos(torch.as_tensor(motion.frames[:, 6:], dtype=torch.float64)).numpy()
+    speed = np.abs(np.diff(dof_pos, axis=0)) * motion.fps
+    assert speed[1:].max() < 1.5 * 1.01 and speed[1:].max() > 1.4, speed[1:].max()
 
 
 def test_g1_stance_feet_still_and_on_the_floor(g1_result):
@@ -154,6 +179,17 @@ def test_duckling_cli(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "stance foot slip" in text and "frames/s" in text
     assert Motion.load(str(out)).dof_names == KinCharModel(DUCKLING).dof_names
+
+
+@pytest.mark.skipif(not (REPO / ".." / "shared" / "data" / "deepmimic").is_dir(),
+                    reason="reference data ../shared/data is absent")
+def test_cli_imports_other_formats(tmp_path, capsys):
+    """A DeepMimic .txt goes through the importer onto the humanoid, then onto the G1."""
+    src = str(REPO / ".." / "shared" / "data" / "deepmimic" / "motions" / "humanoid3d_walk.txt")
+    out = tmp_path / "g1.npz"
+    rc = retarget_motion.main(["--target_char", G1, "--mapping", G1_MAP, "--max_frames", "20", "--out", str(out), src])
+    assert rc == 0, capsys.readouterr().err
+    assert Motion.load(str(out)).num_frames == 20
 
 
 @pytest.mark.parametrize("case", ["missing_input", "missing_mapping", "body", "dofs", "bad_key"])
