@@ -1,14 +1,15 @@
 """What the policy tools share: the flags naming a trained model and its configs, loading it, and the exit code.
 
-``tools/steering_profile.py``, ``tools/view_skills.py`` and ``tools/sim2sim.py`` use it,
-so that they report a user mistake the same way as ``run.py`` (one ``error: ...`` line on
-stderr, exit code 2).
+``tools/steering_profile.py``, ``tools/view_skills.py``, ``tools/sim2sim.py``,
+``tools/import_motion.py`` and ``tools/retarget_motion.py`` use it, so that they report a user
+mistake the same way as ``run.py`` (one ``error: ...`` line on stderr, exit code 2).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from mimickit.envs.base_env import BaseEnv
 from mimickit.envs.env_builder import build_env
@@ -51,6 +52,30 @@ def load_model(args: argparse.Namespace, video_file: Optional[str] = None,
         env.close()
         raise
     return env, agent
+
+
+def clip_outputs(inputs: List[str], out: Optional[str], out_dir: Optional[str]) -> List[str]:
+    """The ``.npz`` path each input clip is written to: ``--out`` (one input) or ``<out_dir>/<input name>.npz``.
+
+    Raises:
+        MimicKitError: --out and --out_dir both or neither, --out with several inputs, two
+            inputs that would be written to one file.
+    """
+    if out and out_dir:
+        raise MimicKitError("give --out or --out_dir, not both")
+    if out:
+        if len(inputs) > 1:
+            raise MimicKitError("--out names one clip but {} inputs were given; use --out_dir".format(len(inputs)))
+        return [out]
+    if not out_dir:
+        raise MimicKitError("give --out FILE.npz (one input) or --out_dir DIR")
+    outs = [os.path.join(out_dir, os.path.splitext(os.path.basename(p))[0] + ".npz") for p in inputs]
+    seen: Dict[str, str] = {}
+    for src, path in zip(inputs, outs):
+        if path in seen:
+            raise MimicKitError("inputs {} and {} would both be written to {}".format(seen[path], src, path))
+        seen[path] = src
+    return outs
 
 
 def run_tool(tool: Callable[[], Any]) -> int:

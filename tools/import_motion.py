@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tqdm import tqdm  # noqa: E402
 
 from mimickit.util.errors import MimicKitError  # noqa: E402
+from tools.cli import clip_outputs  # noqa: E402
 from tools.motion_import import FORMATS, Importer  # noqa: E402
 from tools.motion_import.contacts import CONTACT_FIX_MODES, MINK_INSTALL  # noqa: E402
 from tools.motion_import.ground import LEVEL_FLOOR_MODES  # noqa: E402
@@ -65,29 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _outputs(args: argparse.Namespace) -> List[str]:
-    if args.out and args.out_dir:
-        raise MimicKitError("give --out or --out_dir, not both")
-    if args.out:
-        if len(args.inputs) > 1:
-            raise MimicKitError("--out names one clip but {} inputs were given; use --out_dir".format(len(args.inputs)))
-        return [args.out]
-    if not args.out_dir:
-        raise MimicKitError("give --out FILE.npz (one input) or --out_dir DIR")
-    outs = [os.path.join(args.out_dir, os.path.splitext(os.path.basename(p))[0] + ".npz") for p in args.inputs]
-    seen = {}
-    for src, out in zip(args.inputs, outs):
-        if out in seen:
-            raise MimicKitError("inputs {} and {} would both be written to {}".format(seen[out], src, out))
-        seen[out] = src
-    return outs
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the importer; returns the exit status (0, or 2 after a user mistake)."""
     args = build_parser().parse_args(argv)
     try:
-        outputs = _outputs(args)
+        outputs = clip_outputs(args.inputs, args.out, args.out_dir)
         importer = Importer(args.char)
     except MimicKitError as e:
         print("error: {}".format(e), file=sys.stderr)

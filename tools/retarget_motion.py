@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from mimickit.anim.motion import Motion  # noqa: E402
 from mimickit.util.errors import MimicKitError, require_file  # noqa: E402
-from tools.cli import run_tool  # noqa: E402
+from tools.cli import clip_outputs, run_tool  # noqa: E402
 from tools.retarget import Retargeter, load_mapping  # noqa: E402
 
 DEFAULT_SOURCE = "data/assets/humanoid/humanoid.xml"
@@ -49,27 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def outputs(args: argparse.Namespace) -> List[str]:
-    """The output path of each input.
-
-    Raises:
-        MimicKitError: --out and --out_dir both or neither, --out with several inputs, two
-            inputs with the same name.
-    """
-    if args.out and args.out_dir:
-        raise MimicKitError("give --out or --out_dir, not both")
-    if args.out:
-        if len(args.inputs) > 1:
-            raise MimicKitError("--out names one clip but {} inputs were given; use --out_dir".format(len(args.inputs)))
-        return [args.out]
-    if not args.out_dir:
-        raise MimicKitError("give --out FILE.npz (one input) or --out_dir DIR")
-    outs = [os.path.join(args.out_dir, os.path.splitext(os.path.basename(p))[0] + ".npz") for p in args.inputs]
-    if len(set(outs)) < len(outs):
-        raise MimicKitError("two inputs would be written to the same file in {}".format(args.out_dir))
-    return outs
-
-
 def read_clip(path: str, source_char: str) -> Motion:
     """A clip on the source character: a native ``.npz`` as it is, another format imported."""
     require_file(path, "motion file")
@@ -81,7 +60,7 @@ def read_clip(path: str, source_char: str) -> Motion:
 
 def retarget_files(args: argparse.Namespace) -> List[dict]:
     """Retarget every input, save it, print its report; the reports as dicts (with ``input`` and ``output``)."""
-    outs = outputs(args)
+    outs = clip_outputs(args.inputs, args.out, args.out_dir)
     for path, what in ((args.source_char, "source character"), (args.target_char, "target character"),
                        (args.mapping, "mapping file")):
         require_file(path, what)
