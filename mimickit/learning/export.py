@@ -164,7 +164,8 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def _floats(t: Tensor) -> List[float]:
+def as_floats(t: Tensor) -> List[float]:
+    """``t``'s values as a flat list of Python floats (for the JSON sidecar)."""
     return [float(v) for v in t.detach().cpu().reshape(-1)]
 
 
@@ -194,10 +195,10 @@ def _character_info(env: BaseEnv) -> Dict[str, Any]:
         "dof_names": list(engine.get_dof_names(char_id)),
         "body_names": list(engine.get_body_names(char_id)),
         # The character's default pose (its MJCF keyframe 'default', else every dof at 0 within the limits).
-        "default_dof_pos": _floats(env.kin_char_model.default_dof_pos.to(low).clamp(low, high)),
-        "dof_limits": {"low": _floats(low), "high": _floats(high), "units": "rad"},
-        "torque_limits": {"value": _floats(engine.get_torque_limits(char_id)), "units": "N*m"},
-        "pd_gains": {"kp": _floats(kp), "kd": _floats(kd), "kp_units": "N*m/rad", "kd_units": "N*m*s/rad"},
+        "default_dof_pos": as_floats(env.kin_char_model.default_dof_pos.to(low).clamp(low, high)),
+        "dof_limits": {"low": as_floats(low), "high": as_floats(high), "units": "rad"},
+        "torque_limits": {"value": as_floats(engine.get_torque_limits(char_id)), "units": "N*m"},
+        "pd_gains": {"kp": as_floats(kp), "kd": as_floats(kd), "kp_units": "N*m/rad", "kd_units": "N*m*s/rad"},
         "control_freq_hz": engine.config.control_freq,
         "sim_freq_hz": engine.config.sim_freq,
         "control_dt_s": engine.control_dt,
@@ -251,16 +252,16 @@ def build_sidecar(agent: BaseAgent, policy: DeployModule, env: BaseEnv, configs:
             "dtype": "float32",
             "layout": layout,
             "normalization": {"in_graph": True, "formula": "clip((obs - mean) / std, -clip, clip)",
-                              "mean": _floats(obs_mean), "std": _floats(obs_std), "clip": float(policy.obs_clip)},
+                              "mean": as_floats(obs_mean), "std": as_floats(obs_std), "clip": float(policy.obs_clip)},
         },
         "action": {
             "size": int(scale.shape[0]),
             "meaning": meaning,
             "formula": "offset + scale * a, a = actor output in normalised units (in the graph)",
-            "scale": _floats(scale),
-            "offset": _floats(offset),
-            "low": _floats(space.low),
-            "high": _floats(space.high),
+            "scale": as_floats(scale),
+            "offset": as_floats(offset),
+            "low": as_floats(space.low),
+            "high": as_floats(space.high),
             "clipped_in_graph": False,
         },
     }

@@ -51,7 +51,7 @@ from mimickit.envs.base_env import BaseEnv
 from mimickit.learning.agent_builder import register_agent
 from mimickit.learning.ase_agent import ASEAgent
 from mimickit.learning.checkpoint import load_checkpoint
-from mimickit.learning.export import DeployModule, DeployPolicy
+from mimickit.learning.export import DeployModule, DeployPolicy, as_floats
 from mimickit.learning.ppo_agent import PPOAgent, PPOAgentConfig
 from mimickit.learning.skill_env import ObsPrefixEnv, SkillEnv
 from mimickit.util.config import check_key, from_dict
@@ -168,8 +168,8 @@ class HRLDeployPolicy(DeployModule):
                     "after, else 0; feed next_latent back as the next step's latent (its value is ignored "
                     "where new_latent = 1)",
             "low_level_obs_size": self.llc_obs_dim,
-            "low_level_normalization": {"mean": [float(v) for v in self.low_obs_mean],
-                                        "std": [float(v) for v in self.low_obs_std], "clip": self.low_obs_clip},
+            "low_level_normalization": {"mean": as_floats(self.low_obs_mean), "std": as_floats(self.low_obs_std),
+                                        "clip": self.low_obs_clip},
         }}
 
 
