@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="source character: DeepMimic character .txt, or MJCF for amp_npy (feet) / mimickit_pkl")
     p.add_argument("--joint_map", default=None, help="YAML 'source joint: our body' overriding the name table "
                         "('source joint: our dof' for amp_hardware)")
+    p.add_argument("--foot_bodies", nargs="+", metavar="NAME", default=None,
+                   help="our character's bodies that touch the ground, for the ground alignment, floor levelling "
+                        "and contact cleanup (the first also gives the leg length; default: bodies named *foot*)")
     p.add_argument("--no_ground_align", action="store_true",
                    help="keep the source root height (only scaled) instead of putting the lowest foot on the floor")
     p.add_argument("--level_floor", choices=LEVEL_FLOOR_MODES, default="auto",
@@ -71,7 +74,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         outputs = clip_outputs(args.inputs, args.out, args.out_dir)
-        importer = Importer(args.char)
+        importer = Importer(args.char, foot_bodies=args.foot_bodies)
     except MimicKitError as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2

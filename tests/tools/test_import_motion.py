@@ -807,3 +807,69 @@ def test_cli_passes_level_floor_on_and_reports_a_clip_it_cannot_level(tmp_path, 
     assert "humanoid3d_run.txt: cannot level the floor" in capsys.readouterr().err
     assert main(["--char", HUMANOID, "--out", str(tmp_path / "x.npz"), "--level_floor", "off", run]) == 0
     assert "levelled" not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- foot bodies named by a flag
+G1 = str(REPO / "data" / "assets" / "g1" / "g1.xml")
+G1_FEET = ["left_ankle_roll_link", "right_ankle_roll_link"]
+
+
+def mujoco_lowest_box_corner(char_file, frames, dof_names, bodies):
+    """Per frame, the lowest corner z (m) of the box geoms of ``bodies``: MuJoCo kinematics of
+    the frames set as qpos (hinge dofs only), corners from the geoms' sizes and world poses."""
+    model = mujoco.MjModel.from_xml_path(char_file)
+    data = mujoco.MjData(model)
+    signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)])
+    geoms = [g for g in range(model.ngeom) if model.body(model.geom_bodyid[g]).name in bodies
+             and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_BOX]
+    out = []
+    for frame in frames:
+        data.qpos[:3] = frame[:3]
+        data.qpos[3:7] = Rotation.from_rotvec(frame[3:6]).as_quat(scalar_first=True)
+        for name, angle in zip(dof_names, frame[6:]):
+            data.qpos[model.jnt_qposadr[model.joint(name).id]] = angle
+        mujoco.mj_kinematics(model, data)
+        out.append(min((data.geom_xpos[g, 2] + (data.geom_xmat[g].reshape(3, 3) @ (signs * model.geom_size[g]).T)[2]).min()
+                       for g in geoms))
+    return np.array(out)
+
+
+def test_foot_bodies_flag_names_the_feet_of_a_robot_without_foot_bodies(tmp_path, capsys):
+    """The shipped G1 walk, raised 10 cm, as a MimicKit .pkl on the G1 (whose bodies have no
+    'foot' in their names): without --foot_bodies the import is refused in one line; with the
+    ankle-roll links as feet it comes back as the shipped clip, its soles (MuJoCo box corners)
+    on the floor."""
+    from tools.import_motion import main
+    clip = Motion.load(str(REPO / "data" / "motions" / "g1" / "g1_walk_forward_medium.npz"))
+    frames = clip.frames.astype(np.float64)
+    raised = frames.copy()
+    raised[:, 2] += 0.1
+    pkl = tmp_path / "g1_walk.pkl"
+    pkl.write_bytes(pickle.dumps({"loop_mode": 1, "fps": clip.fps, "frames": raised.tolist()}))
+    out = tmp_path / "g1_walk.npz"
+    base = ["--char", G1, "--source_char", G1, "--out", str(out), str(pkl)]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no foot body found" in err and "--foot_bodies" in err
+    assert main(base + ["--foot_bodies", "left_ankle_roll_link", "no_such_body"]) == 2
+    assert "no body 'no_such_body'" in capsys.readouterr().err
+    assert main(base + ["--foot_bodies"] + G1_FEET) == 0
+    assert "ground shift -0.100 m" in capsys.readouterr().out
+    motion = Motion.load(str(out))
+    np.testing.assert_allclose(motion.frames[:, 6:], frames[:, 6:], atol=1e-5)
+    np.testing.assert_allclose(motion.frames[:, :3], frames[:, :3], atol=1e-5)
+    lowest = mujoco_lowest_box_corner(G1, motion.frames.astype(np.float64), motion.dof_names, G1_FEET)
+    assert abs(lowest.min()) < 1e-5
+
+
+def test_foot_bodies_are_the_bodies_the_ground_alignment_puts_on_the_floor(tmp_path):
+    """The same clip with the G1's hands (wrist-yaw links, no box) named instead: the wrist
+    links, not the soles, touch z = 0, so the clip is lowered by about the hands' height."""
+    clip = Motion.load(str(REPO / "data" / "motions" / "g1" / "g1_walk_forward_medium.npz"))
+    pkl = tmp_path / "g1_walk.pkl"
+    pkl.write_bytes(pickle.dumps({"loop_mode": 1, "fps": clip.fps, "frames": clip.frames.tolist()}))
+    hands = Importer(G1, foot_bodies=["left_wrist_yaw_link", "right_wrist_yaw_link"]).import_file(
+        str(pkl), source_char=G1, level_floor_mode="off", contact_fix_mode="off")
+    assert hands.ground_shift < -0.4
+    with pytest.raises(MimicKitError, match="named more than once: left_wrist_yaw_link"):
+        Importer(G1, foot_bodies=["left_wrist_yaw_link", "left_wrist_yaw_link"])

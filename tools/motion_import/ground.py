@@ -118,7 +118,7 @@ class FootGeometry:
         foot_bodies: names of the foot bodies; default: the bodies named ``*foot*``.
 
     Raises:
-        MimicKitError: if no foot body is found or a named one does not exist.
+        MimicKitError: if no foot body is found, a named one does not exist or is named twice.
     """
 
     def __init__(self, char: KinCharModel, foot_bodies: Optional[Sequence[str]] = None):
@@ -128,7 +128,10 @@ class FootGeometry:
         names = list(foot_bodies) if foot_bodies is not None else default_foot_bodies(char.body_names)
         if not names:
             raise MimicKitError("{}: no foot body found (no body name contains 'foot'); name the foot "
-                                "bodies explicitly".format(char.file))
+                                "bodies with --foot_bodies".format(char.file))
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise MimicKitError("{}: foot bodies named more than once: {}".format(char.file, ", ".join(repeated)))
         self.foot_bodies = names
         self.foot_geoms = []  # per foot body, its geom ids
         for n in names:

@@ -123,12 +123,15 @@ class Importer:
 
     Args:
         char_file: our character's MJCF.
-        foot_bodies: bodies whose geoms touch the ground; default: bodies named ``*foot*``.
+        foot_bodies: bodies whose geoms touch the ground (``--foot_bodies``): the ground
+            alignment, floor levelling and contact cleanup watch them, the first gives the
+            leg length; default: bodies named ``*foot*``.
         floor_settings: thresholds of the floor levelling.
         contact_settings: thresholds and weights of the contact cleanup.
 
     Raises:
-        MimicKitError: as :class:`KinCharModel`, or when no foot body is found.
+        MimicKitError: as :class:`KinCharModel`, when no foot body is found or a named one
+            is not a body of the character.
     """
 
     def __init__(self, char_file: str, foot_bodies: Optional[Sequence[str]] = None,
@@ -192,7 +195,7 @@ class Importer:
                                             contact_fix_mode)
         overrides = load_joint_map(joint_map_file, source.skeleton, self.char.body_names) if joint_map_file else None
         ours_to_src = resolve_joint_map(source, self.char.body_names, overrides, joint_map_file or "joint map")
-        result = retarget(source, self.char, ours_to_src, self.soles)
+        result = retarget(source, self.char, ours_to_src, self.soles, self.feet.foot_bodies)
         notes = source.notes + result.notes
         floor = level_floor(self.feet, result.frames, source.fps, level_floor_mode, self.floor_settings, path)
         if level_floor_mode != "off":
@@ -227,7 +230,7 @@ class Importer:
                 raise MimicKitError("{}: {} is not available for format {}".format(source.file, what, source.format))
         overrides = load_dof_map(joint_map_file, source.joint_names, self.char.dof_names) if joint_map_file else None
         columns = resolve_dof_map(source, self.char, overrides)
-        frames, scale, notes = joint_space_frames(source, self.char, columns)
+        frames, scale, notes = joint_space_frames(source, self.char, columns, self.feet.foot_bodies)
         notes = source.notes + notes + ["no floor levelling or contact fixing for joint-space sources"]
         error = root_frame_point_error(source, self.char, frames)
         frames, heights, shift = self._align_to_ground(frames, ground_align)
@@ -240,7 +243,8 @@ class Importer:
 def import_motion(path: str, char_file: str, fmt: Optional[str] = None, source_char: Optional[str] = None,
                   joint_map_file: Optional[str] = None, loop_mode: Optional[str] = None,
                   ground_align: bool = True, level_floor_mode: str = "auto",
-                  contact_fix_mode: str = "auto") -> ImportResult:
-    """Import one motion file for the character ``char_file``; see :meth:`Importer.import_file`."""
-    return Importer(char_file).import_file(path, fmt, source_char, joint_map_file, loop_mode, ground_align,
+                  contact_fix_mode: str = "auto", foot_bodies: Optional[Sequence[str]] = None) -> ImportResult:
+    """Import one motion file for the character ``char_file`` with feet ``foot_bodies``; see
+    :class:`Importer` and :meth:`Importer.import_file`."""
+    return Importer(char_file, foot_bodies).import_file(path, fmt, source_char, joint_map_file, loop_mode, ground_align,
                                            level_floor_mode, contact_fix_mode)

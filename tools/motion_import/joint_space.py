@@ -16,7 +16,7 @@ two legs gives 0.10-0.37 m, the right mapping about 1e-5 m.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -94,11 +94,12 @@ def resolve_dof_map(source: SourceMotion, char: KinCharModel,
     return [names.index(dof_to_src[d]) for d in char.dof_names]
 
 
-def joint_space_frames(source: SourceMotion, char: KinCharModel,
-                       columns: List[int]) -> Tuple[np.ndarray, float, List[str]]:
+def joint_space_frames(source: SourceMotion, char: KinCharModel, columns: List[int],
+                       foot_bodies: Optional[Sequence[str]] = None) -> Tuple[np.ndarray, float, List[str]]:
     """Native frames ``[T, 6 + num_dofs]`` of a joint-space source, before ground alignment.
 
-    columns: from :func:`resolve_dof_map`. Returns ``(frames, scale, notes)``: root
+    columns: from :func:`resolve_dof_map`. foot_bodies: our feet, the first giving our leg
+    length (:func:`tools.motion_import.retarget.leg_chain`). Returns ``(frames, scale, notes)``: root
     position scaled by ``scale`` (m), root exp map (rad, world), joint dofs (the mapped
     angles as hinge angles, converted to our joint-dof layout).
     """
@@ -111,7 +112,7 @@ def joint_space_frames(source: SourceMotion, char: KinCharModel,
     joint_dof = char.dof_pos_to_joint_dof(torch.as_tensor(dof_pos)).double().numpy()
 
     scale = 1.0
-    chain = leg_chain(char)
+    chain = leg_chain(char, foot_bodies)
     if chain is None or not source.leg_length:
         notes.append("legs not found: root translation not scaled")
     else:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -122,10 +122,11 @@ def _children(parents: List[int], b: int) -> List[int]:
     return [c for c in range(len(parents)) if parents[c] == b]
 
 
-def leg_chain(char: KinCharModel) -> Optional[Tuple[int, int, int]]:
-    """(hip, knee, foot) body indices: our first foot body (name contains ``foot``), its
-    parent and grandparent; None without a foot or with the foot too near the root."""
-    feet = default_foot_bodies(char.body_names)
+def leg_chain(char: KinCharModel, foot_bodies: Optional[Sequence[str]] = None) -> Optional[Tuple[int, int, int]]:
+    """(hip, knee, foot) body indices: our first foot body (of ``foot_bodies``; default: the
+    bodies whose name contains ``foot``), its parent and grandparent; None without a foot or
+    with the foot too near the root."""
+    feet = list(foot_bodies) if foot_bodies is not None else default_foot_bodies(char.body_names)
     if not feet:
         return None
     foot = char.get_body_id(feet[0])
@@ -140,13 +141,14 @@ def chain_length(pos: torch.Tensor, ids: List[int]) -> float:
 
 
 def leg_lengths(source: SourceSkeleton, src_pos: torch.Tensor, char: KinCharModel, our_pos: torch.Tensor,
-                ours_to_src: Dict[int, int], our_soles: Dict[str, float]) -> Optional[Tuple[float, float]]:
+                ours_to_src: Dict[int, int], our_soles: Dict[str, float],
+                foot_bodies: Optional[Sequence[str]] = None) -> Optional[Tuple[float, float]]:
     """(source, ours) leg length in m: hip-to-knee + knee-to-ankle (+ ankle height if both known).
 
-    The leg is our first foot body (name contains ``foot``), its parent (knee) and
-    grandparent (hip), and their source bodies; None when any of them is unmapped.
+    The leg is our first foot body (:func:`leg_chain`), its parent (knee) and grandparent
+    (hip), and their source bodies; None when any of them is unmapped.
     """
-    chain = leg_chain(char)
+    chain = leg_chain(char, foot_bodies)
     if chain is None or any(b not in ours_to_src for b in chain):
         return None
     src_ids = [ours_to_src[b] for b in chain]
@@ -160,11 +162,12 @@ def leg_lengths(source: SourceSkeleton, src_pos: torch.Tensor, char: KinCharMode
 
 
 def retarget(source: SourceMotion, char: KinCharModel, ours_to_src: Dict[int, int],
-             our_soles: Dict[str, float]) -> RetargetResult:
+             our_soles: Dict[str, float], foot_bodies: Optional[Sequence[str]] = None) -> RetargetResult:
     """Frames of ``source`` for ``char`` (see the module docstring); no ground alignment.
 
     ours_to_src: from :func:`resolve_joint_map`. our_soles: ankle heights (m) of our bodies,
-    from :func:`tools.motion_import.ground.sole_heights`.
+    from :func:`tools.motion_import.ground.sole_heights`. foot_bodies: our feet, the first
+    giving the leg length (:func:`leg_chain`).
     """
     skel = source.skeleton
     f64 = torch.float64
@@ -214,7 +217,7 @@ def retarget(source: SourceMotion, char: KinCharModel, ours_to_src: Dict[int, in
             notes.append("{}: the source rotation {} by up to {:.1f} deg (dropped)".format(
                 char.body_names[j + 1], what, float(off_axis[j])))
 
-    legs = leg_lengths(skel, src_pos, char, our_pos, ours_to_src, our_soles)
+    legs = leg_lengths(skel, src_pos, char, our_pos, ours_to_src, our_soles, foot_bodies)
     scale = 1.0
     if legs is None:
         notes.append("legs not mapped: root translation not scaled")
