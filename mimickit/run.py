@@ -139,7 +139,8 @@ def _export(args: RunArgs, configs: Dict[str, str], runner: Runner, agent: BaseA
     agent.build_deploy_policy()  # refuses an agent that cannot be exported before the rollout
     obs = collect_obs(runner.env, agent.deterministic_env_action, EXPORT_CHECK_OBS, on_reset=agent.on_reset)
     sidecar = export_policy(agent, runner.env, out_dir, configs, load_yaml(configs["env"])["env_name"],
-                            model_file=model_file, motion_file=args.motion_file, verify_obs=obs,
+                            model_file=model_file, env_overrides={"motion_file": args.motion_file,
+                                                                  "char_file": args.char_file}, verify_obs=obs,
                             trained=(runner.iteration, runner.sample_count))
     check = sidecar["verification"]
     for name in (sidecar["files"]["onnx"], sidecar["files"]["torchscript"], SIDECAR_FILE):
@@ -184,6 +185,8 @@ def run(args: RunArgs, out_dir_given: bool = True) -> None:
                "agent": _require_file(args.agent_config, "agent_config", "the agent YAML under data/agents/")}
     if args.motion_file is not None:
         _require_file(args.motion_file, "motion_file", "a motion file")
+    if args.char_file is not None:
+        _require_file(args.char_file, "char_file", "a character MJCF or URDF")
     model_file = args.model_file
     if args.mode == "train" and args.resume and model_file is None:
         model_file = os.path.join(args.out_dir, "model.pt")
@@ -222,7 +225,7 @@ def run(args: RunArgs, out_dir_given: bool = True) -> None:
     video_file = os.path.join(out_dir, "video.mp4") if args.video and main else None
     num_envs = 1 if args.mode == "export" else args.num_envs
     env = build_env(configs["env"], configs["engine"], num_envs, device, args.visualize and main,
-                    motion_file=args.motion_file, video_file=video_file)
+                    motion_file=args.motion_file, video_file=video_file, char_file=args.char_file)
     try:
         agent = build_agent(configs["agent"], env, device)
         runner = Runner(agent, env, device)

@@ -184,20 +184,32 @@ def test_test_mode_loads_the_model_and_prints_the_statistics(setup, capsys):
     assert not (setup["out_dir"] / "env.yaml").exists()  # test mode leaves the training record alone
 
 
-def test_motion_file_flag_overrides_the_env_config(setup):
-    motion = setup["tmp"] / "run.npz"
-    motion.write_bytes(b"")
-    assert main(setup["argv"] + ["--motion_file", str(motion)]) == 0
-    assert calls("env")[0][1]["config"]["motion_file"] == str(motion)
+@pytest.mark.parametrize("key, file_name", [("motion_file", "run.npz"), ("char_file", "robot.xml")])
+def test_file_flags_override_the_env_config(setup, key, file_name):
+    setup["env"].write_text("env_name: test_run_fake_env\nmotion_file: walk.npz\nchar_file: ours.xml\n")
+    path = setup["tmp"] / file_name
+    path.write_bytes(b"")
+    assert main(setup["argv"] + ["--" + key, str(path)]) == 0
+    config = calls("env")[0][1]["config"]
+    assert config[key] == str(path)
+    assert config["motion_file" if key == "char_file" else "char_file"] in ("walk.npz", "ours.xml")
 
 
-def test_motion_file_flag_for_an_env_without_motion_file_is_an_error(setup, capsys):
+@pytest.mark.parametrize("key, file_name", [("motion_file", "run.npz"), ("char_file", "robot.xml")])
+def test_file_flags_for_an_env_without_that_key_are_an_error(setup, capsys, key, file_name):
     setup["env"].write_text("env_name: test_run_fake_env\n")
-    motion = setup["tmp"] / "run.npz"
-    motion.write_bytes(b"")
-    assert main(setup["argv"] + ["--motion_file", str(motion)]) == 2
+    path = setup["tmp"] / file_name
+    path.write_bytes(b"")
+    assert main(setup["argv"] + ["--" + key, str(path)]) == 2
     err = capsys.readouterr().err
-    assert "--motion_file" in err and str(setup["env"]) in err
+    assert "--" + key in err and str(setup["env"]) in err
+
+
+def test_a_missing_char_file_is_an_error_naming_it(setup, capsys):
+    assert main(setup["argv"] + ["--char_file", str(setup["tmp"] / "nowhere.xml")]) == 2
+    err = capsys.readouterr().err
+    assert "char_file" in err and "nowhere.xml" in err
+    assert calls("env") == []
 
 
 def test_resume_loads_the_model_in_out_dir_and_requires_it(setup, capsys):

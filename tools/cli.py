@@ -21,13 +21,14 @@ from mimickit.util.errors import MimicKitError
 
 def add_model_flags(parser: argparse.ArgumentParser, model_help: str, env_config: str, agent_config: str,
                     num_envs: int) -> None:
-    """``--model_file`` (required), ``--env_config``, ``--engine_config``, ``--agent_config``, ``--motion_file``
-    and ``--num_envs``, with the given defaults."""
+    """``--model_file`` (required), ``--env_config``, ``--engine_config``, ``--agent_config``, ``--motion_file``,
+    ``--char_file`` and ``--num_envs``, with the given defaults."""
     parser.add_argument("--model_file", required=True, help=model_help)
     parser.add_argument("--env_config", default=env_config)
     parser.add_argument("--engine_config", default="data/engines/mujoco_engine.yaml")
     parser.add_argument("--agent_config", default=agent_config)
     parser.add_argument("--motion_file", default=None, help="overrides the env config's motion_file")
+    parser.add_argument("--char_file", default=None, help="overrides the env config's char_file")
     parser.add_argument("--num_envs", type=int, default=num_envs)
 
 
@@ -42,7 +43,7 @@ def load_model(args: argparse.Namespace, video_file: Optional[str] = None,
         MimicKitError: a config or the model does not fit (the message names it).
     """
     env = build_env(args.env_config, args.engine_config, args.num_envs, "cpu", False,
-                    motion_file=args.motion_file, video_file=video_file)
+                    motion_file=args.motion_file, video_file=video_file, char_file=args.char_file)
     try:
         if check_env is not None:
             check_env(env)

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env_config", help="use this env YAML instead of the exported copy (no hash check)")
     p.add_argument("--engine_config", help="use this engine YAML instead of the exported copy (no hash check)")
     p.add_argument("--motion_file", help="replace the env config's motion_file (default: the export's)")
+    p.add_argument("--char_file", help="replace the env config's char_file, e.g. the vendor's robot file "
+                                       "(default: the export's)")
     p.add_argument("--device", default="cpu", help="torch device of the environment (default cpu)")
     p.add_argument("--visualize", action="store_true", help="open a viewer window")
     return p
@@ -133,7 +135,7 @@ class OnnxPolicy:
 def run_sim2sim(policy_file: str, sidecar_file: Optional[str] = None, num_envs: int = 1, test_episodes: int = 10,
                 rand_seed: Optional[int] = None, env_config: Optional[str] = None,
                 engine_config: Optional[str] = None, motion_file: Optional[str] = None, device: str = "cpu",
-                visualize: bool = False) -> Dict[str, float]:
+                visualize: bool = False, char_file: Optional[str] = None) -> Dict[str, float]:
     """Run ``test_episodes`` episodes of the ONNX policy; return the ``eval.json`` statistics.
 
     Raises:
@@ -150,7 +152,9 @@ def run_sim2sim(policy_file: str, sidecar_file: Optional[str] = None, num_envs: 
     engine_path = _config_path(sidecar, sidecar_folder, "engine", engine_config, sidecar_file)
     policy = OnnxPolicy(policy_file, sidecar, num_envs, device)
     motion_file = motion_file if motion_file is not None else sidecar["env"].get("motion_file")
-    env: BaseEnv = build_env(env_path, engine_path, num_envs, device, visualize, motion_file=motion_file)
+    char_file = char_file if char_file is not None else sidecar["env"].get("char_file")
+    env: BaseEnv = build_env(env_path, engine_path, num_envs, device, visualize, motion_file=motion_file,
+                             char_file=char_file)
     try:
         check_env_matches(sidecar, env, sidecar_file)
         return run_test_episodes(env, policy.act, test_episodes, seed=rand_seed, on_reset=policy.on_reset)
@@ -169,7 +173,8 @@ def _sim2sim_to_eval(args: argparse.Namespace) -> None:
     if args.num_envs < 1 or args.test_episodes < 1:
         raise MimicKitError("--num_envs and --test_episodes must be >= 1")
     stats = run_sim2sim(args.policy, args.sidecar, args.num_envs, args.test_episodes, args.rand_seed,
-                        args.env_config, args.engine_config, args.motion_file, args.device, args.visualize)
+                        args.env_config, args.engine_config, args.motion_file, args.device, args.visualize,
+                        args.char_file)
     out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.policy))
     os.makedirs(out_dir, exist_ok=True)
     write_eval(stats, os.path.join(out_dir, "eval.json"))

@@ -61,6 +61,12 @@ class CharacterFile:
 
 GainTable = Mapping[str, Sequence[float]]  # joint-name substring -> [kp N·m/rad, kd N·m·s/rad]
 
+# collision_meshes choices -> the primitive MuJoCo fits to each collision mesh (None: keep the meshes)
+COLLISION_SHAPES: Dict[str, Optional[mujoco.mjtGeom]] = {
+    "keep": None, "box": mujoco.mjtGeom.mjGEOM_BOX, "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE,
+    "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER, "ellipsoid": mujoco.mjtGeom.mjGEOM_ELLIPSOID,
+}
+
 
 def joint_gains(joint_name: str, table: Optional[GainTable], default_kp: float,
                 default_kd: float) -> Tuple[float, float]:
@@ -73,6 +79,33 @@ def joint_gains(joint_name: str, table: Optional[GainTable], default_kp: float,
         if key in joint_name:
             return float(kp), float(kd)
     return default_kp, default_kd
+
+
+def fit_collision_meshes(spec: mujoco.MjSpec, shape: str) -> int:
+    """Replace the spec's colliding mesh geoms by the primitive ``shape`` MuJoCo fits to each mesh.
+
+    A geom of type mesh that collides (``contype`` or ``conaffinity`` set) keeps its mesh
+    name and takes the primitive type; MuJoCo's compiler then sizes the primitive from the
+    mesh (its equivalent-inertia box, or the bounding box under ``<compiler fitaabb="true">``),
+    in the mesh's frame. Visual-only meshes are left as they are. Vendor robots collide
+    through their meshes, which costs several times the stepping time of primitives.
+
+    Args:
+        spec: a character's parsed file (edited in place).
+        shape: a key of :data:`COLLISION_SHAPES`; ``keep`` changes nothing.
+
+    Returns:
+        The number of geoms replaced.
+    """
+    geom_type = COLLISION_SHAPES[shape]
+    if geom_type is None:
+        return 0
+    replaced = 0
+    for geom in spec.geoms:
+        if geom.type == mujoco.mjtGeom.mjGEOM_MESH and (geom.contype or geom.conaffinity):
+            geom.type = geom_type
+            replaced += 1
+    return replaced
 
 
 # ===================================================================== reading a file

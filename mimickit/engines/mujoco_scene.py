@@ -47,7 +47,13 @@ import mujoco
 import numpy as np
 from torch import Tensor
 
-from mimickit.engines.character import CharacterFile, CharacterTable, load_character
+from mimickit.engines.character import (
+    COLLISION_SHAPES,
+    CharacterFile,
+    CharacterTable,
+    fit_collision_meshes,
+    load_character,
+)
 from mimickit.engines.engine import Engine, EngineConfig
 from mimickit.util.errors import MimicKitError
 
@@ -89,14 +95,20 @@ class MujocoSceneConfig(EngineConfig):
     pd_gains: per joint-name pattern, ``{substring: [kp, kd]}`` for those joints, the first
         matching key in order (legged_gym's stiffness/damping dicts,
         :func:`mimickit.engines.character.joint_gains`); unmatched joints take ``urdf_kp``/``urdf_kd``.
+    collision_meshes: ``keep`` (default) lets the characters collide through their mesh geoms;
+        ``box``, ``capsule``, ``cylinder`` or ``ellipsoid`` replaces each colliding mesh by that
+        primitive, fitted to the mesh by MuJoCo
+        (:func:`mimickit.engines.character.fit_collision_meshes`): faster stepping for vendor
+        robot files, whose collision geoms are their meshes.
     """
 
     urdf_kp: float = 20.0
     urdf_kd: float = 0.5
     pd_gains: Dict[str, List[float]] = dataclasses.field(default_factory=dict)
+    collision_meshes: str = "keep"
 
     def validate(self, where: str) -> None:
-        """The common checks, then finite ``urdf_kp > 0`` and ``urdf_kd >= 0``; MimicKitError naming the key."""
+        """The common checks, then the gains, ``pd_gains`` and ``collision_meshes``; MimicKitError naming the key."""
         super().validate(where)
         if not 0 < self.urdf_kp < np.inf:
             raise MimicKitError("{}: key 'urdf_kp': expected a finite stiffness > 0 (N·m/rad), got {}".format(
@@ -108,6 +120,9 @@ class MujocoSceneConfig(EngineConfig):
             if len(gains) != 2 or not (0 < gains[0] < np.inf and 0 <= gains[1] < np.inf):
                 raise MimicKitError("{}: key 'pd_gains.{}': expected [kp > 0, kd >= 0] (N·m/rad, N·m·s/rad), "
                                     "got {}".format(where, key, gains))
+        if self.collision_meshes not in COLLISION_SHAPES:
+            raise MimicKitError("{}: key 'collision_meshes': expected one of {}, got {!r}".format(
+                where, ", ".join(COLLISION_SHAPES), self.collision_meshes))
 
 
 @dataclasses.dataclass
@@ -146,7 +161,8 @@ def prepare_character_spec(char: Character, control_mode: str) -> mujoco.MjSpec:
     """Edit the character's spec before attaching it to the scene.
 
     Keyframes are dropped (the env sets every state; the default pose is read by
-    :class:`mimickit.anim.kin_char_model.KinCharModel`); a reference character is made
+    :class:`mimickit.anim.kin_char_model.KinCharModel`), and so are geoms on the file's
+    world body (a vendor file's floor, with a warning: the scene has its ground); a reference character is made
     display-only, and ``torque`` mode turns position actuators into motors (see the module
     docstring).
     """
@@ -154,6 +170,12 @@ def prepare_character_spec(char: Character, control_mode: str) -> mujoco.MjSpec:
     assert spec is not None, "the spec of character '{}' is attached already".format(char.name)
     for key in list(spec.keys):
         spec.delete(key)
+    world_geoms = list(spec.worldbody.geoms)
+    if world_geoms:  # a vendor file's own floor: the scene has its ground, which ground contacts are read from
+        warnings.warn("{}: left out {} geom(s) of the file's world body ({}): the scene has its own ground".format(
+            char.asset_file, len(world_geoms), ", ".join(g.name or "unnamed" for g in world_geoms)), stacklevel=2)
+        for geom in world_geoms:
+            spec.delete(geom)
     if char.is_reference:
         for actuator in list(spec.actuators):
             spec.delete(actuator)
@@ -317,6 +339,8 @@ class MujocoSceneEngine(CharacterTable, Engine):
         self._check_new_character(asset_file, name, initialized=self._model is not None)
         read, spec = load_character(asset_file, name, is_reference, self.control_mode,
                                     self._config.urdf_kp, self._config.urdf_kd, self._config.pd_gains)
+        if not is_reference:
+            fit_collision_meshes(spec, self._config.collision_meshes)
         self._chars.append(Character(spec=spec, **read.file_fields()))
         return len(self._chars) - 1
 

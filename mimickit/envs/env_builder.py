@@ -24,7 +24,7 @@ register_env = ENVS.register
 
 def build_env(env_config_file: str, engine_config_file: str, num_envs: int, device: str,
               visualize: bool, motion_file: Optional[str] = None,
-              video_file: Optional[str] = None) -> BaseEnv:
+              video_file: Optional[str] = None, char_file: Optional[str] = None) -> BaseEnv:
     """Build the environment that ``env_config_file`` names with its ``env_name`` key.
 
     The class is constructed with the keywords ``config`` (the YAML mapping without
@@ -40,19 +40,22 @@ def build_env(env_config_file: str, engine_config_file: str, num_envs: int, devi
         visualize: open the engine's viewer.
         motion_file: when given, replaces the config's ``motion_file`` value.
         video_file: file to record a video of the run to; ``None``: no recording.
+        char_file: when given, replaces the config's ``char_file`` value (e.g. a vendor's
+            file of the robot a model was trained on).
 
     Raises:
         MimicKitError: when the file is missing or not a YAML mapping, ``env_name`` is
-            missing or unknown (the message lists the known names), or ``motion_file`` is
-            given for an environment whose config has no ``motion_file`` key.
+            missing or unknown (the message lists the known names), or ``motion_file``
+            (``char_file``) is given for an environment whose config has no such key.
     """
     config: Dict[str, Any] = load_yaml(env_config_file)
     env_class = ENVS.lookup(config, env_config_file)
     config.pop("env_name")
-    if motion_file is not None:
-        if "motion_file" not in config:
-            raise MimicKitError("--motion_file: the env config {} has no motion_file key to override".format(
-                env_config_file))
-        config["motion_file"] = motion_file
+    for key, value in (("motion_file", motion_file), ("char_file", char_file)):
+        if value is not None:
+            if key not in config:
+                raise MimicKitError("--{}: the env config {} has no {} key to override".format(
+                    key, env_config_file, key))
+            config[key] = value
     return env_class(config=config, config_file=env_config_file, engine_config_file=engine_config_file,
                       num_envs=num_envs, device=device, visualize=visualize, video_file=video_file)

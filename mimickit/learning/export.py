@@ -206,7 +206,8 @@ def _character_info(env: BaseEnv) -> Dict[str, Any]:
 
 
 def build_sidecar(agent: BaseAgent, policy: DeployModule, env: BaseEnv, configs: Dict[str, str], env_name: str,
-                  model_file: Optional[str], motion_file: Optional[str], trained: Tuple[int, int]) -> Dict[str, Any]:
+                  model_file: Optional[str], env_overrides: Dict[str, Optional[str]],
+                  trained: Tuple[int, int]) -> Dict[str, Any]:
     """The sidecar mapping of ``agent``'s policy on ``env``.
 
     Keys: ``format``, ``version``, ``files`` (``onnx``, ``torchscript``), ``onnx``
@@ -219,7 +220,7 @@ def build_sidecar(agent: BaseAgent, policy: DeployModule, env: BaseEnv, configs:
     for character envs ``char_file``, ``control_mode``, ``dof_names``, ``body_names``,
     ``default_dof_pos`` (rad), ``dof_limits``, ``torque_limits``, ``pd_gains`` (kp N·m/rad,
     kd N·m·s/rad), ``control_freq_hz``, ``sim_freq_hz``, ``control_dt_s``; then ``env``
-    (``env_name``, ``motion_file`` override or null), ``source`` (model file, agent name,
+    (``env_name``, then the ``motion_file`` and ``char_file`` overrides or null), ``source`` (model file, agent name,
     iteration, sample count, torch version), ``configs`` (per ``engine``/``env``/``agent``:
     ``file`` next to the sidecar, ``source`` path, ``sha256``), then
     :meth:`DeployModule.sidecar_extras` (HRL: ``hierarchy``).
@@ -231,7 +232,8 @@ def build_sidecar(agent: BaseAgent, policy: DeployModule, env: BaseEnv, configs:
         configs: ``{"engine": path, "env": path, "agent": path}`` of the run.
         env_name: the env config's ``env_name``.
         model_file: the loaded checkpoint, or ``None``.
-        motion_file: the ``--motion_file`` override, or ``None``.
+        env_overrides: the env config values the run replaced, ``{"motion_file": path or None,
+            "char_file": path or None}`` (``--motion_file``, ``--char_file``).
         trained: ``(iteration, sample_count)`` of the model's training
             (:class:`mimickit.learning.runner.Runner`'s counters).
     """
@@ -266,7 +268,8 @@ def build_sidecar(agent: BaseAgent, policy: DeployModule, env: BaseEnv, configs:
         },
     }
     sidecar.update(char)
-    sidecar["env"] = {"env_name": env_name, "motion_file": motion_file}
+    sidecar["env"] = {"env_name": env_name, "motion_file": env_overrides.get("motion_file"),
+                      "char_file": env_overrides.get("char_file")}
     sidecar["source"] = {"model_file": model_file, "agent_name": agent.NAME, "iteration": trained[0],
                          "sample_count": trained[1], "torch_version": torch.__version__}
     sidecar["configs"] = {key: {"file": CONFIG_FILES[key], "source": path, "sha256": file_sha256(path)}
@@ -352,7 +355,7 @@ def verify_export(policy: DeployModule, out_dir: str, obs: Tensor) -> Dict[str, 
 
 
 def export_policy(agent: BaseAgent, env: BaseEnv, out_dir: str, configs: Dict[str, str], env_name: str,
-                  model_file: Optional[str] = None, motion_file: Optional[str] = None,
+                  model_file: Optional[str] = None, env_overrides: Optional[Dict[str, Optional[str]]] = None,
                   verify_obs: Optional[Tensor] = None, trained: Tuple[int, int] = (0, 0)) -> Dict[str, Any]:
     """Write ``policy.onnx``, ``policy.pt``, ``policy.json`` and the config copies to ``out_dir``.
 
@@ -364,7 +367,7 @@ def export_policy(agent: BaseAgent, env: BaseEnv, out_dir: str, configs: Dict[st
             the policy.
         env_name: the env config's ``env_name``.
         model_file: the loaded checkpoint, or ``None``.
-        motion_file: the ``--motion_file`` override, or ``None``.
+        env_overrides: the env config values the run replaced (:func:`build_sidecar`); ``None``: none.
         verify_obs: ``[n, obs_dim]`` raw observations (e.g. :func:`collect_obs`); when
             given, the files' outputs are compared with the torch policy's on them and
             the result is stored in the sidecar under ``verification``.
@@ -379,7 +382,7 @@ def export_policy(agent: BaseAgent, env: BaseEnv, out_dir: str, configs: Dict[st
     check_export_packages()
     policy = agent.build_deploy_policy()
     os.makedirs(out_dir, exist_ok=True)
-    sidecar = build_sidecar(agent, policy, env, configs, env_name, model_file, motion_file, trained)
+    sidecar = build_sidecar(agent, policy, env, configs, env_name, model_file, env_overrides or {}, trained)
     example = verify_obs[:2] if verify_obs is not None else torch.zeros(2, agent.obs_dim)
     write_onnx(policy, example, os.path.join(out_dir, ONNX_FILE))
     write_torchscript(policy, os.path.join(out_dir, TORCHSCRIPT_FILE))

@@ -47,6 +47,8 @@ class RunArgs:
     out_dir: str = _flag("output/", "folder for the model, logs, config copies and video")
     model_file: Optional[str] = _flag(None, "model to load (test, export: the policy; train: a warm start)")
     motion_file: Optional[str] = _flag(None, "motion or motion list; overrides the env config's motion_file")
+    char_file: Optional[str] = _flag(None, "character MJCF or URDF; overrides the env config's char_file "
+                                           "(e.g. the vendor's file of the robot)")
     max_samples: Optional[int] = _flag(None, "train: stop after this many environment steps "
                                              "(default: the agent's own limit)", min_value=1)
     rand_seed: Optional[int] = _flag(None, "seed for torch, numpy and random (default: not seeded)")

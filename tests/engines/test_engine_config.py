@@ -7,9 +7,11 @@ import math
 import warnings
 from pathlib import Path
 
+import mujoco
 import pytest
 import yaml
 
+from mimickit.engines.character import joint_gains
 from mimickit.engines.engine import MIN_SIM_FREQ, SOFT_MIN_SIM_FREQ
 from mimickit.engines.engine_builder import build_engine
 from mimickit.util.errors import MimicKitError
@@ -98,3 +100,22 @@ def test_isaac_gym_values_without_physical_meaning_are_refused(tmp_path, key, va
         config["control_freq"] = 1
     with pytest.raises(MimicKitError, match="'{}'".format(key)):
         from_dict(IsaacGymEngineConfig, config, "isaac_gym_engine.yaml")
+
+
+def test_the_g1_engine_config_is_the_default_with_the_g1_gain_table():
+    """data/engines/mujoco_g1_engine.yaml: every other key as the default engine's; gains as our g1.xml's servos."""
+    default = yaml.safe_load((REPO / "data/engines/mujoco_engine.yaml").read_text())
+    g1 = yaml.safe_load((REPO / "data/engines/mujoco_g1_engine.yaml").read_text())
+    assert set(g1) == set(default)
+    assert {k: v for k, v in g1.items() if k != "pd_gains"} == {k: v for k, v in default.items() if k != "pd_gains"}
+    build_engine(str(REPO / "data/engines/mujoco_g1_engine.yaml"), 1, "cpu", False)  # valid
+    ours = mujoco.MjModel.from_xml_path(str(REPO / "data/assets/g1/g1.xml"))
+    for a in range(ours.nu):
+        joint = ours.joint(ours.actuator_trnid[a, 0]).name
+        kp, kd = joint_gains(joint, g1["pd_gains"], 0.0, 0.0)
+        assert (kp, kd) == pytest.approx((ours.actuator_gainprm[a, 0], -ours.actuator_biasprm[a, 2])), joint  # kv
+
+
+def test_collision_meshes_is_checked(tmp_path):
+    with pytest.raises(MimicKitError, match="'collision_meshes'.*keep, box, capsule"):
+        build_engine(write_config(tmp_path, collision_meshes="spheres"), 1, "cpu", False)
