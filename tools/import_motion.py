@@ -31,8 +31,10 @@ from tqdm import tqdm  # noqa: E402
 from mimickit.util.errors import MimicKitError  # noqa: E402
 from tools.cli import clip_outputs  # noqa: E402
 from tools.motion_import import FORMATS, Importer  # noqa: E402
+from tools.motion_import.amp_hardware import parse_leg_order  # noqa: E402
 from tools.motion_import.contacts import CONTACT_FIX_MODES, MINK_INSTALL  # noqa: E402
 from tools.motion_import.ground import LEVEL_FLOOR_MODES  # noqa: E402
+from tools.motion_import.joint_space import POINT_TOL  # noqa: E402
 
 DEFAULT_CHAR = "data/assets/humanoid/humanoid.xml"
 
@@ -55,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--foot_bodies", nargs="+", metavar="NAME", default=None,
                    help="our character's bodies that touch the ground, for the ground alignment, floor levelling "
                         "and contact cleanup (the first also gives the leg length; default: bodies named *foot*)")
+    p.add_argument("--clamp_joints", action="store_true",
+                   help="clamp hinge angles beyond our character's ranges (a note lists the dofs, frames and largest "
+                        "excess) instead of refusing the clip (exit 2); 1e-3 rad beyond counts as within")
+    p.add_argument("--leg_order", default=None, metavar="LEGS",
+                   help="amp_hardware: the order the file stores its leg blocks in, e.g. FL,FR,RL,RR (default: "
+                        "FR,FL,RR,RL, AMP_for_hardware's)")
+    p.add_argument("--toe_tol", type=float, default=POINT_TOL, metavar="M",
+                   help="amp_hardware: refuse a clip whose toes, by our kinematics with the joint map, are further "
+                        "than this from where the file puts them (m, default: %(default)s; the error names the leg "
+                        "order that fits)")
     p.add_argument("--no_ground_align", action="store_true",
                    help="keep the source root height (only scaled) instead of putting the lowest foot on the floor")
     p.add_argument("--level_floor", choices=LEVEL_FLOOR_MODES, default="auto",
@@ -75,6 +87,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         outputs = clip_outputs(args.inputs, args.out, args.out_dir)
         importer = Importer(args.char, foot_bodies=args.foot_bodies)
+        leg_order = parse_leg_order(args.leg_order) if args.leg_order else None
     except MimicKitError as e:
         print("error: {}".format(e), file=sys.stderr)
         return 2
@@ -85,7 +98,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             result = importer.import_file(src, fmt=args.format, source_char=args.source_char,
                                           joint_map_file=args.joint_map, loop_mode=args.loop,
                                           ground_align=not args.no_ground_align, level_floor_mode=args.level_floor,
-                                          contact_fix_mode=args.fix_contacts)
+                                          contact_fix_mode=args.fix_contacts, clamp_joints=args.clamp_joints,
+                                          leg_order=leg_order, point_tol=args.toe_tol)
             result.motion.save(out)
         except MimicKitError as e:
             failed += 1

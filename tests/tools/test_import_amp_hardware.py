@@ -39,7 +39,27 @@ def synthetic_frames(num_frames=5):
     frames[:, 3:7] = Rotation.from_euler("xyz", np.stack([0.02 * t, -0.03 * t, 0.1 * t], axis=1)).as_quat()
     for i, leg in enumerate(FILE_LEGS):
         frames[:, 7 + 3 * i:10 + 3 * i] = np.array(LEG_ANGLES[leg]) + 0.01 * t[:, None]
+    frames[:, 19:31] = file_toes(frames[:, 7:19])
     return frames
+
+
+def file_toes(angles):
+    """The toe positions [T, 12] an AMP_for_hardware file states for joint angles [T, 12] (file
+    order): MuJoCo's foot origins on quadruped.xml in the trunk frame, less the A1 trunk's
+    centre of mass."""
+    model = mujoco.MjModel.from_xml_path(QUADRUPED)
+    data = mujoco.MjData(model)
+    names = ["{}_{}_joint".format(leg, j) for leg in FILE_LEGS for j in ("hip", "thigh", "calf")]
+    out = []
+    for row in angles:
+        data.qpos[:] = model.qpos0
+        for name, angle in zip(names, row):
+            data.qpos[model.jnt_qposadr[model.joint(name).id]] = angle
+        mujoco.mj_kinematics(model, data)
+        trunk = data.xpos[model.body("trunk").id]
+        out.append(np.concatenate([data.xpos[model.body(leg + "_foot").id] - trunk - A1_TRUNK_COM
+                                   for leg in FILE_LEGS]))
+    return np.array(out)
 
 
 def write_clip(path, frames, **keys):
@@ -123,7 +143,7 @@ def test_joint_map_overrides_the_name_table(importer, tmp_path):
     swap = tmp_path / "swap.yaml"
     swap.write_text("".join("FR_{0}_joint: FL_{0}_joint\nFL_{0}_joint: FR_{0}_joint\n".format(j)
                             for j in ("hip", "thigh", "calf")))
-    motion = importer.import_file(path, joint_map_file=str(swap)).motion
+    motion = importer.import_file(path, joint_map_file=str(swap), point_tol=float("inf")).motion  # toes swapped
     np.testing.assert_allclose(motion.frames[0, 6 + motion.dof_names.index("FL_thigh_joint")], LEG_ANGLES["FR"][1],
                                atol=1e-6)
 
@@ -182,8 +202,95 @@ def test_real_clips_import_with_toes_where_the_file_puts_them(importer, name):
 
 @needs_clips
 def test_a_swapped_leg_shows_in_the_toe_error(importer, tmp_path):
+    """A joint map swapping the front legs of a clip stored in the usual order: refused (the
+    toes are 0.1 m off or more), accepted with the tolerance raised, the error reported."""
     swap = tmp_path / "swap.yaml"
     swap.write_text("".join("FR_{0}_joint: FL_{0}_joint\nFL_{0}_joint: FR_{0}_joint\n".format(j)
                             for j in ("hip", "thigh", "calf")))
-    result = importer.import_file(str(CLIPS / "trot0.txt"), joint_map_file=str(swap))
+    with pytest.raises(MimicKitError, match=r"trot0\.txt: toes \d+ mm from where the file puts them"):
+        importer.import_file(str(CLIPS / "trot0.txt"), joint_map_file=str(swap))
+    result = importer.import_file(str(CLIPS / "trot0.txt"), joint_map_file=str(swap), point_tol=float("inf"))
     assert result.point_error > 0.1
+
+
+def stored_in_order(frames, order):
+    """AMP_for_hardware frames ``[T, 61]`` (legs FR, FL, RR, RL) with their per-leg blocks (joint
+    angles, toe positions, joint and toe velocities) rewritten in leg order ``order``."""
+    out = frames.copy()
+    for start, width in ((7, 3), (19, 3), (37, 3), (49, 3)):
+        for i, leg in enumerate(order):
+            j = FILE_LEGS.index(leg)
+            out[:, start + width * i:start + width * (i + 1)] = frames[:, start + width * j:start + width * (j + 1)]
+    return out
+
+
+@needs_clips
+def test_legs_stored_in_another_order_are_refused_naming_the_order_that_fits(importer, tmp_path, capsys):
+    """trot0 rewritten with its legs stored FL, FR, RL, RR: read as FR, FL, RR, RL the toes are
+    over 0.2 m off, so the import fails (exit 2) naming that order; with --leg_order it gives
+    the original clip's import, toes within 2 mm (MuJoCo)."""
+    raw = json.loads((CLIPS / "trot0.txt").read_text())
+    frames = np.array(raw["Frames"])
+    order = ["FL", "FR", "RL", "RR"]
+    path = write_clip(tmp_path / "trot_fl_fr.txt", stored_in_order(frames, order), LoopMode=raw["LoopMode"],
+                      FrameDuration=raw["FrameDuration"], MotionWeight=raw["MotionWeight"])
+    with pytest.raises(MimicKitError) as e:
+        importer.import_file(path)
+    message = str(e.value)
+    assert "the legs look stored FL, FR, RL, RR" in message and "pass --leg_order FL,FR,RL,RR" in message
+    assert int(message.split("toes ")[1].split(" mm")[0]) > 200
+    out = tmp_path / "trot.npz"
+    assert import_main(["--char", QUADRUPED, "--out", str(out), path]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--leg_order FL,FR,RL,RR" in err and not out.exists()
+    assert import_main(["--char", QUADRUPED, "--out", str(out), "--leg_order", "FL,FR,RL,RR", path]) == 0
+    motion = Motion.load(str(out))
+    np.testing.assert_allclose(motion.frames, importer.import_file(str(CLIPS / "trot0.txt")).motion.frames,
+                               atol=1e-6)
+    toes = mujoco_toes_in_trunk_frame(motion.frames.astype(np.float64), motion.dof_names)
+    assert np.abs(toes - (frames[:, 19:31].reshape(-1, 4, 3) + A1_TRUNK_COM)).max() < TOE_BOUND
+    assert import_main(["--char", QUADRUPED, "--out", str(out), "--leg_order", "FL,FR,RL", path]) == 2
+    assert "--leg_order must name each of FR, FL, RR, RL once" in capsys.readouterr().err
+
+
+@needs_clips
+def test_the_toe_check_applies_the_joint_map(importer, tmp_path):
+    """The same file with a joint map that renames its blocks to the legs they hold instead of
+    --leg_order: the toes are compared under the map, so it imports, toes within 2 mm."""
+    frames = np.array(json.loads((CLIPS / "trot0.txt").read_text())["Frames"])
+    path = write_clip(tmp_path / "trot_fl_fr.txt", stored_in_order(frames, ["FL", "FR", "RL", "RR"]))
+    jmap = tmp_path / "legs.yaml"
+    jmap.write_text("".join("{0}_{2}_joint: {1}_{2}_joint\n".format(a, b, j) for a, b in
+                            (("FR", "FL"), ("FL", "FR"), ("RR", "RL"), ("RL", "RR")) for j in ("hip", "thigh", "calf")))
+    result = importer.import_file(path, joint_map_file=str(jmap))
+    assert result.point_error < TOE_BOUND
+    toes = mujoco_toes_in_trunk_frame(result.motion.frames.astype(np.float64), result.motion.dof_names)
+    assert np.abs(toes - (frames[:, 19:31].reshape(-1, 4, 3) + A1_TRUNK_COM)).max() < TOE_BOUND
+
+
+def test_leg_order_is_refused_for_other_formats(tmp_path):
+    frames = np.zeros((3, 44))
+    frames[:, 4] = 1.0
+    path = tmp_path / "dm.txt"
+    path.write_text(json.dumps({"Loop": "wrap", "Frames": frames.tolist()}))
+    with pytest.raises(MimicKitError, match="--leg_order is for format amp_hardware, not deepmimic"):
+        Importer(HUMANOID).import_file(str(path), leg_order=("FL", "FR", "RL", "RR"))
+
+
+def test_an_angle_beyond_our_range_is_refused_or_clamped(importer, tmp_path):
+    """A calf 2.4 rad beyond our range (another robot's clip): refused naming the file, dof,
+    frame, value and the MJCF's range; clamped to that range with clamp_joints."""
+    model = mujoco.MjModel.from_xml_path(QUADRUPED)
+    low, high = model.joint("RL_calf_joint").range
+    frames = synthetic_frames()
+    frames[2:, 7 + 3 * FILE_LEGS.index("RL") + 2] = low - 2.4
+    frames[:, 19:31] = file_toes(frames[:, 7:19])  # the file's toes agree with its angles
+    path = write_clip(tmp_path / "far.txt", frames)
+    with pytest.raises(MimicKitError, match=r"far\.txt: dof RL_calf_joint is {:.3f} rad at frame 2, outside its "
+                       r"range \[{:.3f}, {:.3f}\] rad".format(low - 2.4, low, high)):
+        importer.import_file(path)
+    result = importer.import_file(path, clamp_joints=True)
+    column = 6 + result.motion.dof_names.index("RL_calf_joint")
+    np.testing.assert_allclose(result.motion.frames[2:, column], low, atol=1e-6)
+    assert any(n.startswith("clamped to the joint ranges: RL_calf_joint on 3 frames (up to 137.5 deg)")
+               for n in result.notes)

@@ -55,13 +55,13 @@ def char():
 
 @pytest.fixture(scope="module")
 def imported(importer):
-    return {p.name: importer.import_file(str(p)) for p in ALL_CLIPS}
+    return {p.name: importer.import_file(str(p), clamp_joints=True) for p in ALL_CLIPS}
 
 
 @pytest.fixture(scope="module")
 def imported_raw(importer):
     """Every reference clip imported with the contact cleanup off."""
-    return {p.name: importer.import_file(str(p), contact_fix_mode="off") for p in ALL_CLIPS}
+    return {p.name: importer.import_file(str(p), contact_fix_mode="off", clamp_joints=True) for p in ALL_CLIPS}
 
 
 def body_positions(char, motion):
@@ -208,7 +208,7 @@ def test_other_clips_do_not_sink_below_3cm_and_touch_the_floor(importer, tmp_pat
     required; checked on the saved and reloaded clip."""
     src = next(p for p in ALL_CLIPS if p.name == name)
     out = tmp_path / "clip.npz"
-    importer.import_file(str(src)).motion.save(str(out))
+    importer.import_file(str(src), clamp_joints=True).motion.save(str(out))
     heights = foot_heights(HUMANOID, Motion.load(str(out)))
     assert heights.min() > -0.03
     assert abs(heights.min()) < 0.03
@@ -239,10 +239,14 @@ def test_deepmimic_walk_moves_forward_along_x_with_the_head_above_the_pelvis(imp
 def test_deepmimic_bone_and_limb_directions_match_the_source_skeleton_fk(imported_raw, char, name):
     """Our FK against the source's own FK (scipy, Y-up turned Z-up): every bone (joint to
     child joint) points the same way within 1 degree at every frame, and the pelvis-to-ankle
-    directions within 3 degrees (the skeletons' proportions differ by a few cm)."""
+    directions within 3 degrees (the skeletons' proportions differ by a few cm); frames where
+    a joint was clamped to our ranges (the spinkick's 3 hyperextended knee frames, 9 ankle
+    frames) are left out."""
+    kept = ~imported_raw[name].joint_ranges.beyond.any(axis=1)
+    assert kept.sum() > 0.8 * len(kept)
     src_pos, src_names = deepmimic_source_fk(DM_MOTIONS / name)
-    src_pos = src_pos @ R_YZ.T
-    ours = body_positions(char, imported_raw[name].motion)
+    src_pos = src_pos[kept] @ R_YZ.T
+    ours = body_positions(char, imported_raw[name].motion)[kept]
     bones = [("chest", "neck", "torso", "head")]
     for side in ("right", "left"):
         bones += [(side + "_hip", side + "_knee", side + "_thigh", side + "_shin"),
@@ -488,7 +492,8 @@ def test_levelling_off_keeps_the_added_slope_in_the_root_height(importer, tmp_pa
 def test_auto_levelling_leaves_the_reference_clips_without_a_floor_tilt_unchanged(importer, imported, name):
     """DeepMimic walk, run, jump, kick, punch, spinkick and the AMP run: default import equals
     the import with levelling off, and says why it did not level."""
-    off = importer.import_file(str(next(p for p in ALL_CLIPS if p.name == name)), level_floor_mode="off")
+    off = importer.import_file(str(next(p for p in ALL_CLIPS if p.name == name)), level_floor_mode="off",
+                               clamp_joints=True)
     auto = imported[name]
     assert not auto.floor_levelled and any(n.startswith("floor not levelled") for n in auto.notes)
     np.testing.assert_array_equal(auto.motion.frames, off.motion.frames)
@@ -829,8 +834,9 @@ def mujoco_lowest_box_corner(char_file, frames, dof_names, bodies):
         for name, angle in zip(dof_names, frame[6:]):
             data.qpos[model.jnt_qposadr[model.joint(name).id]] = angle
         mujoco.mj_kinematics(model, data)
-        out.append(min((data.geom_xpos[g, 2] + (data.geom_xmat[g].reshape(3, 3) @ (signs * model.geom_size[g]).T)[2]).min()
-                       for g in geoms))
+        corners_z = [data.geom_xpos[g, 2] + (data.geom_xmat[g].reshape(3, 3) @ (signs * model.geom_size[g]).T)[2]
+                     for g in geoms]
+        out.append(min(z.min() for z in corners_z))
     return np.array(out)
 
 
@@ -873,3 +879,71 @@ def test_foot_bodies_are_the_bodies_the_ground_alignment_puts_on_the_floor(tmp_p
     assert hands.ground_shift < -0.4
     with pytest.raises(MimicKitError, match="named more than once: left_wrist_yaw_link"):
         Importer(G1, foot_bodies=["left_wrist_yaw_link", "left_wrist_yaw_link"])
+
+
+# ---------------------------------------------------------------- joint ranges
+def scipy_hinge_angles(char, joint_dof):
+    """Hinge angles [T, num_dofs] (rad) of clip joint dofs with scipy: a triplet's exp map
+    (x, z, y hinges) as intrinsic XZY Euler angles, a hinge's angle as it is."""
+    out = np.array(joint_dof, dtype=np.float64)
+    for j, n in enumerate(char.joint_num_dofs.tolist()):
+        if n == 3:
+            first = int(char.joint_dof_offsets[j])
+            out[:, first:first + 3] = Rotation.from_rotvec(joint_dof[:, first:first + 3]).as_euler("XZY")
+    return out
+
+
+def mjcf_ranges(char_file, dof_names):
+    model = mujoco.MjModel.from_xml_path(char_file)
+    return np.array([model.joint(n).range for n in dof_names]).T
+
+
+@needs_data
+def test_a_clip_beyond_our_ranges_is_refused_naming_the_dof_first_frame_value_and_range(importer):
+    """The DeepMimic punch: its neck (scipy: the source's local neck rotation turned Z-up, as
+    x, z, y Euler angles) leaves our neck_x range of +-50 deg; the error names the first such
+    frame and its value."""
+    frames = np.array(json.loads((DM_MOTIONS / "humanoid3d_punch.txt").read_text())["Frames"])
+    neck = Rotation.from_matrix(R_YZ @ Rotation.from_quat(frames[:, 12:16], scalar_first=True).as_matrix() @ R_YZ.T)
+    neck_x = neck.as_euler("XZY")[:, 0]
+    low, high = np.radians(-50.0), np.radians(50.0)
+    first = int(np.flatnonzero((neck_x < low - 1e-3) | (neck_x > high + 1e-3))[0])
+    with pytest.raises(MimicKitError) as e:
+        importer.import_file(str(DM_MOTIONS / "humanoid3d_punch.txt"))
+    message = str(e.value)
+    assert message.startswith(str(DM_MOTIONS / "humanoid3d_punch.txt"))
+    assert "dof neck_x is {:.3f} rad at frame {}, outside its range [-0.873, 0.873] rad".format(
+        neck_x[first], first) in message
+    assert "--clamp_joints" in message
+
+
+@needs_data
+@pytest.mark.parametrize("name", [p.name for p in ALL_CLIPS])
+def test_every_imported_reference_clip_is_within_our_ranges(imported, char, name):
+    """Decoded with scipy, every hinge angle of the written clip lies in the MJCF's range
+    (+ 1e-3 rad); the punch, spinkick and jump (clamped before the contact cleanup) say what
+    was clamped."""
+    r = imported[name]
+    angles = scipy_hinge_angles(char, r.motion.frames[:, 6:].astype(np.float64))
+    low, high = mjcf_ranges(HUMANOID, char.dof_names)
+    assert (angles >= low - 1e-3).all() and (angles <= high + 1e-3).all()
+    clamped = [n for n in r.notes if n.startswith("clamped to the joint ranges")]
+    expected = {"humanoid3d_punch.txt": "neck_x on 13 frames", "humanoid3d_spinkick.txt": "right_knee on 3 frames",
+                "humanoid3d_jump.txt": "right_ankle_y on 11 frames"}
+    if name in expected:
+        assert len(clamped) == 1 and expected[name] in clamped[0]
+    else:
+        assert not clamped and not r.joint_ranges.clamped
+
+
+@needs_data
+def test_cli_refuses_an_out_of_range_clip_and_clamp_joints_clamps_it(tmp_path, capsys):
+    from tools.import_motion import main
+    punch = str(DM_MOTIONS / "humanoid3d_punch.txt")
+    out = tmp_path / "punch.npz"
+    assert main(["--char", HUMANOID, "--out", str(out), "--fix_contacts", "off", punch]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "humanoid3d_punch.txt: dof neck_x" in err and not out.exists()
+    assert main(["--char", HUMANOID, "--out", str(out), "--fix_contacts", "off", "--clamp_joints", punch]) == 0
+    assert "clamped to the joint ranges: neck_x on 13 frames (up to 8.7 deg)" in capsys.readouterr().out
+    assert out.is_file()

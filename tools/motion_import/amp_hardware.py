@@ -25,12 +25,16 @@ down. The clips were made in PyBullet, whose base frame is the trunk's centre of
 the root position and the toe positions are those of that frame, which the A1 URDF puts at
 :data:`A1_TRUNK_COM` in the trunk link frame. The reader moves both to the trunk link frame
 (the root of our characters): ``root_pos -= R(q) A1_TRUNK_COM``, ``toe += A1_TRUNK_COM``.
-Without this the toes are 1.3 cm off.
+Without this the toes are 1.3 cm off. Some public sets store the legs FL, FR, RL, RR:
+:func:`relabel_legs` reads a file in another leg order (``--leg_order``), and the importer,
+which checks the toes, names the order that fits (:func:`fitting_leg_order`).
 """
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
-from typing import List, Optional
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -67,6 +71,40 @@ def _load(path: str) -> Optional[dict]:
     return data if isinstance(data, dict) else None
 
 
+def parse_leg_order(text: str) -> Tuple[str, ...]:
+    """``--leg_order`` text, e.g. ``FL,FR,RL,RR``, as a tuple: the legs in the order the file stores them.
+
+    Raises:
+        MimicKitError: unless it names each of FR, FL, RR, RL once.
+    """
+    order = tuple(leg.strip().upper() for leg in text.split(","))
+    if sorted(order) != sorted(LEGS):
+        raise MimicKitError("--leg_order must name each of {} once, comma-separated, got '{}'".format(
+            ", ".join(LEGS), text))
+    return order
+
+
+def relabel_legs(source: SourceMotion, order: Sequence[str]) -> SourceMotion:
+    """``source`` (as read, legs taken as :data:`LEGS`) with its leg blocks renamed as stored in
+    ``order``: the joints and toe of file block ``i`` become leg ``order[i]``'s."""
+    rename = {"{}_{}".format(old, part): "{}_{}".format(new, part) for old, new in zip(LEGS, order)
+              for part in ("hip_joint", "thigh_joint", "calf_joint")}
+    return dataclasses.replace(source, joint_names=[rename[n] for n in source.joint_names or []],
+                               root_frame_points={rename[n]: p for n, p in source.root_frame_points.items()})
+
+
+def fitting_leg_order(source: SourceMotion,
+                      toe_error: Callable[[SourceMotion], Optional[float]]) -> Tuple[Tuple[str, ...], float]:
+    """The leg order (of the 24 permutations of :data:`LEGS`) whose relabelled clip
+    (:func:`relabel_legs`) has the smallest ``toe_error`` (m), and that error."""
+    errors = []
+    for order in itertools.permutations(LEGS):
+        error = toe_error(relabel_legs(source, order))
+        errors.append((float("inf") if error is None else error, order))
+    error, order = min(errors)
+    return order, error
+
+
 def is_amp_hardware(path: str) -> bool:
     """Whether ``path`` is JSON with ``Frames`` and a ``FrameDuration`` key (DeepMimic clips
     give a duration per frame instead). The frame width is checked by the reader."""
@@ -79,7 +117,8 @@ def read_amp_hardware(path: str, source_char: Optional[str] = None) -> SourceMot
 
     The result holds the root (trunk link frame, see the module docstring), the 12 joint
     angles named :data:`JOINT_NAMES` (``joint_pos`` ``[T, 12]`` rad), the toe positions in
-    the trunk frame (``root_frame_points``, for the importer's check), the A1's leg length
+    the trunk frame (``root_frame_points``, keyed by each leg's calf joint, for the importer's
+    check), the A1's leg length
     (0.4 m) and the clip's ``MotionWeight`` as the extra ``motion_weight``.
 
     Args:
@@ -147,4 +186,5 @@ def read_amp_hardware(path: str, source_char: Optional[str] = None) -> SourceMot
                         skeleton=skeleton, root_pos=root_pos, local_rot=quat.numpy()[:, None, :],
                         default_joint_map={n: n for n in JOINT_NAMES}, notes=notes,
                         joint_names=list(JOINT_NAMES), joint_pos=frames[:, 7:19].copy(), leg_length=A1_LEG_LENGTH,
-                        root_frame_points={n: toes[:, i] for i, n in enumerate(TOE_NAMES)}, extras=extras)
+                        root_frame_points={"{}_calf_joint".format(leg): toes[:, i] for i, leg in enumerate(LEGS)},
+                        extras=extras)

@@ -18,13 +18,14 @@ from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.anim.motion import LOOP_MODES, Motion
 from mimickit.util.errors import MimicKitError, require_file
 
-from tools.motion_import.amp_hardware import is_amp_hardware, read_amp_hardware
+from tools.motion_import.amp_hardware import fitting_leg_order, is_amp_hardware, read_amp_hardware, relabel_legs
 from tools.motion_import.amp_npy import read_amp_npy
 from tools.motion_import.contacts import CONTACT_FIX_MODES, ContactFixResult, ContactFixSettings, fix_contacts
 from tools.motion_import.deepmimic import read_deepmimic
 from tools.motion_import.ground import LEVEL_FLOOR_MODES, FloorFit, FloorLevelSettings, FootGeometry, level_floor, \
     sole_heights
-from tools.motion_import.joint_space import joint_space_frames, load_dof_map, resolve_dof_map, \
+from tools.motion_import.joint_ranges import RangeCheck, enforce_joint_ranges
+from tools.motion_import.joint_space import POINT_TOL, joint_space_frames, load_dof_map, resolve_dof_map, \
     root_frame_point_error
 from tools.motion_import.mimickit_pkl import read_mimickit_pkl
 from tools.motion_import.retarget import resolve_joint_map, retarget
@@ -84,6 +85,8 @@ class ImportResult:
         contact_fix: what the contact cleanup did (before ground alignment); None when off.
         point_error: largest distance (m) between positions the source states in its root
             frame (AMP_for_hardware's toes) and ours from forward kinematics; None if none.
+        joint_ranges: the joint range check: with ``clamp_joints`` the clamp of the
+            retargeted clip (before the contact cleanup), else the check of the clip written.
     """
     motion: Motion
     source: SourceMotion
@@ -95,6 +98,7 @@ class ImportResult:
     floor_levelled: bool = False
     contact_fix: Optional[ContactFixResult] = None
     point_error: Optional[float] = None
+    joint_ranges: Optional[RangeCheck] = None
 
     @property
     def contacts_fixed(self) -> bool:
@@ -147,15 +151,18 @@ class Importer:
     def import_file(self, path: str, fmt: Optional[str] = None, source_char: Optional[str] = None,
                     joint_map_file: Optional[str] = None, loop_mode: Optional[str] = None,
                     ground_align: bool = True, level_floor_mode: str = "auto",
-                    contact_fix_mode: str = "auto") -> ImportResult:
+                    contact_fix_mode: str = "auto", clamp_joints: bool = False,
+                    leg_order: Optional[Sequence[str]] = None, point_tol: float = POINT_TOL) -> ImportResult:
         """Read ``path``, retarget it to our character, level its floor, fix its foot
-        contacts and put it on the ground.
+        contacts, check its joint ranges and put it on the ground.
 
         Levelling (:func:`tools.motion_import.ground.level_floor`) removes a tilted capture
         floor from the root z in the world Z-up frame after retargeting; the contact
         cleanup (:func:`tools.motion_import.contacts.fix_contacts`) then plants the stance
         feet on one floor height without sliding, by inverse kinematics; the ground
-        alignment finally adds one constant to the root z.
+        alignment finally adds one constant to the root z. The clip written is refused when a
+        hinge angle leaves our range (:mod:`tools.motion_import.joint_ranges`); with
+        ``clamp_joints`` the retarget is clamped before the contact cleanup instead.
 
         Args:
             path: the source motion file.
@@ -172,11 +179,19 @@ class Importer:
                 height or slip, beyond the thresholds of ``contact_settings``; skipped
                 with a note when mink is missing), ``on`` (fix every clip with stances) or
                 ``off`` (the frames are left as they are).
+            clamp_joints: clamp hinge angles beyond our ranges (a note says which) instead
+                of refusing the clip (:mod:`tools.motion_import.joint_ranges`).
+            leg_order: ``amp_hardware`` only: the legs in the order the file stores them
+                (default FR, FL, RR, RL; :func:`tools.motion_import.amp_hardware.relabel_legs`).
+            point_tol: m, the largest root-frame point (toe) error accepted from a
+                joint-space source (:func:`tools.motion_import.joint_space.root_frame_point_error`).
 
         Raises:
             MimicKitError: an unknown format, loop mode, levelling or contact-fix mode, any
                 reader / joint-map error, ``on`` levelling of a clip with too few stances,
-                or ``on`` contact fixing without mink installed.
+                ``on`` contact fixing without mink installed, (without ``clamp_joints``)
+                a hinge angle beyond its range, a ``leg_order`` for another format, or a
+                toe error above ``point_tol`` (naming the leg order that fits, if one does).
         """
         fmt = fmt or detect_format(path)
         if fmt not in FORMATS:
@@ -189,26 +204,37 @@ class Importer:
         if contact_fix_mode not in CONTACT_FIX_MODES:
             raise MimicKitError("contact fixing must be one of {}, got '{}'".format(
                 "|".join(CONTACT_FIX_MODES), contact_fix_mode))
+        if leg_order is not None and fmt != "amp_hardware":
+            raise MimicKitError("{}: --leg_order is for format amp_hardware, not {}".format(path, fmt))
         source = FORMATS[fmt](path, source_char)
         if source.joint_pos is not None:
             return self._import_joint_space(source, joint_map_file, loop_mode, ground_align, level_floor_mode,
-                                            contact_fix_mode)
+                                            contact_fix_mode, clamp_joints, leg_order, point_tol)
         overrides = load_joint_map(joint_map_file, source.skeleton, self.char.body_names) if joint_map_file else None
         ours_to_src = resolve_joint_map(source, self.char.body_names, overrides, joint_map_file or "joint map")
         result = retarget(source, self.char, ours_to_src, self.soles, self.feet.foot_bodies)
         notes = source.notes + result.notes
-        floor = level_floor(self.feet, result.frames, source.fps, level_floor_mode, self.floor_settings, path)
+        frames = result.frames
+        clamped = None
+        if clamp_joints:  # before the contact cleanup: its IK keeps to the ranges, planting the clamped pose
+            clamped = enforce_joint_ranges(self.char, self.feet.model, frames, True, path)
+            frames = clamped.frames
+            notes += [clamped.note] if clamped.clamped else []
+        floor = level_floor(self.feet, frames, source.fps, level_floor_mode, self.floor_settings, path)
         if level_floor_mode != "off":
             notes.append(floor.note)
         contacts = fix_contacts(self.feet, floor.frames, source.fps, contact_fix_mode, self.contact_settings, path)
         if contact_fix_mode != "off":
             notes.append(contacts.note)
-        frames = np.array(contacts.frames, dtype=np.float64)  # the results above keep their frames
+        ranges = enforce_joint_ranges(self.char, self.feet.model, contacts.frames, clamp_joints, path)  # as written
+        notes += [ranges.note] if ranges.clamped else []
+        frames = np.array(ranges.frames, dtype=np.float64)  # the results above keep their frames
         frames, heights, shift = self._align_to_ground(frames, ground_align)
         motion = Motion(source.fps, loop_mode or source.loop_mode, frames, self.char.dof_names, source=path)
         return ImportResult(motion=motion, source=source, scale=result.scale, ground_shift=shift,
                             foot_heights=heights, notes=notes, floor_fit=floor.fit, floor_levelled=floor.applied,
-                            contact_fix=contacts if contact_fix_mode != "off" else None)
+                            contact_fix=contacts if contact_fix_mode != "off" else None,
+                            joint_ranges=clamped if clamped is not None else ranges)
 
     def _align_to_ground(self, frames: np.ndarray, ground_align: bool):
         """``(frames, lowest foot point per frame [T] m, shift m)``, the root z shifted (in
@@ -222,29 +248,58 @@ class Importer:
         return frames, heights, shift
 
     def _import_joint_space(self, source: SourceMotion, joint_map_file: Optional[str], loop_mode: Optional[str],
-                            ground_align: bool, level_floor_mode: str, contact_fix_mode: str) -> ImportResult:
+                            ground_align: bool, level_floor_mode: str, contact_fix_mode: str,
+                            clamp_joints: bool, leg_order: Optional[Sequence[str]], point_tol: float) -> ImportResult:
         """:meth:`import_file` for a joint-space source: angles by dof name, no levelling or contact fixing."""
+        read = source
+        if leg_order is not None:
+            source = relabel_legs(read, leg_order)
         for mode, what in ((level_floor_mode, "floor levelling (--level_floor)"),
                            (contact_fix_mode, "contact fixing (--fix_contacts)")):
             if mode == "on":
                 raise MimicKitError("{}: {} is not available for format {}".format(source.file, what, source.format))
         overrides = load_dof_map(joint_map_file, source.joint_names, self.char.dof_names) if joint_map_file else None
-        columns = resolve_dof_map(source, self.char, overrides)
-        frames, scale, notes = joint_space_frames(source, self.char, columns, self.feet.foot_bodies)
-        notes = source.notes + notes + ["no floor levelling or contact fixing for joint-space sources"]
-        error = root_frame_point_error(source, self.char, frames)
-        frames, heights, shift = self._align_to_ground(frames, ground_align)
+        frames, scale, notes, error = self._map_joint_space(source, overrides)
+        if error is not None and error > point_tol:
+            raise MimicKitError(self._point_error_message(read, overrides, error, point_tol))
+        ranges = enforce_joint_ranges(self.char, self.feet.model, frames, clamp_joints, source.file)
+        notes = source.notes + notes + ([ranges.note] if ranges.clamped else []) \
+            + ["no floor levelling or contact fixing for joint-space sources"]
+        frames, heights, shift = self._align_to_ground(np.array(ranges.frames), ground_align)
         motion = Motion(source.fps, loop_mode or source.loop_mode, frames, self.char.dof_names, extras=source.extras,
                         source=source.file)
         return ImportResult(motion=motion, source=source, scale=scale, ground_shift=shift, foot_heights=heights,
-                            notes=notes, point_error=error)
+                            notes=notes, point_error=error, joint_ranges=ranges)
+
+    def _map_joint_space(self, source: SourceMotion, overrides: Optional[Dict[str, Optional[str]]]):
+        """``(frames, scale, notes, root-frame point error m or None)`` of a joint-space source."""
+        columns = resolve_dof_map(source, self.char, overrides)
+        frames, scale, notes = joint_space_frames(source, self.char, columns, self.feet.foot_bodies)
+        error = root_frame_point_error(source, self.char, frames, columns, self.feet.foot_bodies, scale)
+        return frames, scale, notes, error
+
+    def _point_error_message(self, source: SourceMotion, overrides: Optional[Dict[str, Optional[str]]],
+                             error: float, point_tol: float) -> str:
+        """Why a joint-space clip ``source`` (as read, before a leg order) is refused: its toe
+        error, and for AMP_for_hardware the leg order that fits."""
+        message = "{}: toes {:.0f} mm from where the file puts them (more than {:.0f} mm): the joints are mapped " \
+                  "wrongly onto {}".format(source.file, 1000.0 * error, 1000.0 * point_tol, self.char.file)
+        if source.format != "amp_hardware":
+            return message
+        order, best = fitting_leg_order(source, lambda s: self._map_joint_space(s, overrides)[3])
+        if best <= point_tol:
+            return message + "; the legs look stored {} (toe error {:.2f} mm): pass --leg_order {}".format(
+                ", ".join(order), 1000.0 * best, ",".join(order))
+        return message + "; no leg order fits (best {}: {:.0f} mm): check --joint_map and --char, or raise " \
+                         "--toe_tol".format(",".join(order), 1000.0 * best)
 
 
 def import_motion(path: str, char_file: str, fmt: Optional[str] = None, source_char: Optional[str] = None,
                   joint_map_file: Optional[str] = None, loop_mode: Optional[str] = None,
                   ground_align: bool = True, level_floor_mode: str = "auto",
-                  contact_fix_mode: str = "auto", foot_bodies: Optional[Sequence[str]] = None) -> ImportResult:
+                  contact_fix_mode: str = "auto", foot_bodies: Optional[Sequence[str]] = None,
+                  clamp_joints: bool = False) -> ImportResult:
     """Import one motion file for the character ``char_file`` with feet ``foot_bodies``; see
     :class:`Importer` and :meth:`Importer.import_file`."""
     return Importer(char_file, foot_bodies).import_file(path, fmt, source_char, joint_map_file, loop_mode, ground_align,
-                                           level_floor_mode, contact_fix_mode)
+                                           level_floor_mode, contact_fix_mode, clamp_joints)

@@ -9,10 +9,12 @@ driven. The root rotation is copied; the root translation is scaled by the leg-l
 ratio, ours (hip-to-knee + knee-to-foot of our first foot body, at rest) over the
 source's :attr:`SourceMotion.leg_length`.
 
-:func:`root_frame_point_error` checks the mapping: it compares our forward kinematics of
-the file's poses with the positions the file states in the root frame (AMP_for_hardware's
-toes), which catches a wrong leg mapping: on the clips trot0, pace0 and leftturn0, swapping
-two legs gives 0.10-0.37 m, the right mapping about 1e-5 m.
+:func:`root_frame_point_error` checks the mapping (the ``--joint_map`` included): it
+compares our forward kinematics of the file's poses with the positions the file states in
+the root frame (AMP_for_hardware's toes), which catches a wrong leg mapping: on the clips
+trot0, pace0 and leftturn0, swapping two legs gives 0.10-0.37 m (legs stored FL, FR, RL, RR
+but read FR, FL, RR, RL: 0.27 m), the right mapping about 1e-5 m. The importer refuses a
+clip whose error exceeds :data:`POINT_TOL`.
 """
 from __future__ import annotations
 
@@ -26,12 +28,13 @@ from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.util import torch_util
 from mimickit.util.errors import MimicKitError
 
+from tools.motion_import.joint_ranges import hinge_dofs
 from tools.motion_import.retarget import SAME_SCALE_TOL, chain_length, leg_chain
 from tools.motion_import.source import SourceMotion
 
-# Source angles outside our dof range by more than this (rad) get a note.
-RANGE_NOTE_TOL = 0.01
-
+# m: a larger root-frame point error (toes) means the joints are mapped wrongly; the right
+# mapping onto a robot of the source's geometry gives ~1e-5 m, a wrong leg 0.1 m or more.
+POINT_TOL = 0.03
 
 def load_dof_map(path: str, source_joints: List[str], dof_names: List[str]) -> Dict[str, Optional[str]]:
     """Read a ``--joint_map`` YAML for a joint-space source: ``source joint: our dof`` (or null).
@@ -105,11 +108,9 @@ def joint_space_frames(source: SourceMotion, char: KinCharModel, columns: List[i
     """
     notes = []
     dof_pos = np.asarray(source.joint_pos, dtype=np.float64)[:, columns]
-    low, high = char.dof_low.double().numpy(), char.dof_high.double().numpy()
-    below, above = (low - dof_pos).max(axis=0), (dof_pos - high).max(axis=0)
-    for d in np.nonzero(np.maximum(below, above) > RANGE_NOTE_TOL)[0]:
-        notes.append("{} leaves our range by up to {:.3f} rad".format(char.dof_names[d], max(below[d], above[d])))
     joint_dof = char.dof_pos_to_joint_dof(torch.as_tensor(dof_pos)).double().numpy()
+    hinges = hinge_dofs(char)
+    joint_dof[:, hinges] = dof_pos[:, hinges]  # the angle as given, not wrapped to +-pi by the rotation
 
     scale = 1.0
     chain = leg_chain(char, foot_bodies)
@@ -128,22 +129,41 @@ def joint_space_frames(source: SourceMotion, char: KinCharModel, columns: List[i
     return frames, scale, notes
 
 
-def root_frame_point_error(source: SourceMotion, char: KinCharModel, frames: np.ndarray) -> Optional[float]:
+def root_frame_point_error(source: SourceMotion, char: KinCharModel, frames: np.ndarray, columns: List[int],
+                           foot_bodies: Sequence[str], scale: float = 1.0) -> Optional[float]:
     """Largest distance (m) over frames and points between the positions the source states
     in its root frame (:attr:`SourceMotion.root_frame_points`) and our forward kinematics of
-    ``frames`` ``[T, 6 + num_dofs]`` for the bodies of the same names, in our root frame.
+    ``frames`` ``[T, 6 + num_dofs]``, in our root frame.
 
-    Our positions are not scaled: with a leg-length ratio other than 1 the error includes
-    the size difference. None when the source states no points or we have none of its bodies.
+    Each point belongs to a source joint; it is compared with our foot body (of
+    ``foot_bodies``) below the dof that joint drives under the mapping ``columns`` (from
+    :func:`resolve_dof_map`, so a ``--joint_map`` applies). Our positions are divided by
+    ``scale`` (the leg-length ratio ours / source), so a robot of the same proportions but
+    another size matches. None when the source states no points or none reaches a foot of ours.
     """
-    names = [n for n in source.root_frame_points if n in char.body_names]
-    if not names:
+    names = source.joint_names or []
+    dof_of = {names[c]: d for d, c in enumerate(columns)}
+    dof_body = np.repeat(np.arange(1, char.num_joints + 1), char.joint_num_dofs.numpy())
+    parents = char.parent_indices.tolist()
+    pairs = []
+    for joint, points in source.root_frame_points.items():
+        if joint not in dof_of:
+            continue
+        body = int(dof_body[dof_of[joint]])
+        for foot in foot_bodies:
+            b = char.get_body_id(foot)
+            while b > body:
+                b = parents[b]
+            if b == body:
+                pairs.append((char.get_body_id(foot), points))
+                break
+    if not pairs:
         return None
     num_frames = frames.shape[0]
     f64 = torch.float64
     joint_rot = char.joint_dof_to_joint_rot(torch.as_tensor(frames[:, 6:], dtype=f64))
     pos, _ = char.forward_kinematics(torch.zeros(num_frames, 3, dtype=f64),
                                      torch_util.quat_identity((num_frames,), dtype=f64), joint_rot)
-    ours = pos[:, [char.body_names.index(n) for n in names]].numpy()
-    theirs = np.stack([source.root_frame_points[n] for n in names], axis=1)
+    ours = pos[:, [b for b, _ in pairs]].numpy() / scale
+    theirs = np.stack([p for _, p in pairs], axis=1)
     return float(np.linalg.norm(ours - theirs, axis=-1).max())

@@ -68,8 +68,9 @@ class SourceMotion:
         joint_pos: ``[T, J]`` rad (m for a slide).
         leg_length: the source's leg length (m, hip-to-knee + knee-to-foot at rest) for the
             root translation scale.
-        root_frame_points: source body name -> ``[T, 3]`` m, positions the file states in
-            the root frame, checked against our forward kinematics (bodies of the same name).
+        root_frame_points: source joint name -> ``[T, 3]`` m, the position the file states,
+            in the root frame, for the end of the limb that joint moves (a toe); checked
+            against our forward kinematics of the foot body below the dof the joint drives.
         extras: named arrays stored with the imported clip (:attr:`Motion.extras`).
     """
     file: str
