@@ -15,6 +15,8 @@ ENGINE = "data/engines/mujoco_engine.yaml"
     ("data/envs/amp_humanoid_env.yaml", "data/agents/amp_humanoid_agent.yaml", []),
     ("data/envs/amp_quadruped_command_env.yaml", "data/agents/amp_command_agent.yaml",
      ["cmd_lin_vel_err", "cmd_ang_vel_err"]),
+    ("data/envs/amp_g1_command_env.yaml", "data/agents/amp_command_agent.yaml",
+     ["cmd_lin_vel_err", "cmd_ang_vel_err"]),
 ])
 def test_amp_trains_through_run_py_and_its_model_tests(tmp_path, capsys, env_file, agent_file, task_errors):
     env = tmp_path / "env.yaml"
