@@ -78,6 +78,12 @@ class ContactFixSettings:
         posture_cost: weight of each hinge angle staying as captured.
         max_iterations: inverse kinematics steps per frame at most ...
         step_tol: ... stopping once a step is shorter than this (norm over the dofs, m and rad).
+        upright_tilt_deg: a foot is in a stance only on frames where the root's up axis is
+            within this of world z: a character lying, sitting back or on its hands is not
+            standing on its feet, and its feet are left as captured.
+        penetration_tol: 'auto' also fixes a clip when a body other than the feet goes this
+            far below the stance floor (a hand on the ground); every body below the floor is
+            then lifted onto it.
     """
     contact_speed: float = 0.5
     min_stance_time: float = 0.03
@@ -94,6 +100,8 @@ class ContactFixSettings:
     posture_cost: float = 0.3
     max_iterations: int = 20
     step_tol: float = 1e-5
+    upright_tilt_deg: float = 60.0
+    penetration_tol: float = 0.005
 
 
 @dataclasses.dataclass
