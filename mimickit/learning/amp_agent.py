@@ -65,7 +65,7 @@ from mimickit.learning.networks import build_network, check_network_name
 from mimickit.learning.normalizer import Normalizer
 from mimickit.learning.ppo_agent import PPOAgent, PPOAgentConfig
 from mimickit.learning.replay_buffer import ReplayBuffer
-from mimickit.util.config import check_key, from_dict
+from mimickit.util.config import check_key, from_dict, keys_of
 from mimickit.util.errors import MimicKitError
 
 # Floor of 1 - D in the BCE style reward, so the reward stays finite (<= -log(1e-4) = 9.21).
@@ -228,8 +228,7 @@ class AMPAgent(PPOAgent):
             raise MimicKitError("{}: agent_name {} needs an environment with AMP observations (env_name: amp), "
                                 "got {}".format(config_file, self.NAME, type(env).__name__))
         cfg = from_dict(AMPAgentConfig, config, config_file)
-        ppo_keys = {f.name for f in dataclasses.fields(PPOAgentConfig)}
-        super().__init__({k: v for k, v in config.items() if k in ppo_keys}, config_file, env, device)
+        super().__init__(keys_of(PPOAgentConfig, config), config_file, env, device)
         self.config: AMPAgentConfig = cfg
         self.demo_env: AMPEnvLike = env
         self.amp_obs_dim = int(env.amp_obs_dim)

@@ -67,7 +67,7 @@ from mimickit.learning.amp_agent import AMPAgent, AMPAgentConfig, disc_grad_pena
 from mimickit.learning.base_agent import OptimizerConfig, build_optimizer, minibatches, optimizer_step
 from mimickit.learning.export import DeployModule
 from mimickit.learning.networks import build_network, check_network_name
-from mimickit.util.config import check_key, from_dict
+from mimickit.util.config import check_key, from_dict, keys_of
 from mimickit.util.errors import MimicKitError
 
 # Added to the latents' distance in the diversity loss, so equal latents do not divide by 0.
@@ -285,8 +285,7 @@ class ASEAgent(AMPAgent):
             raise MimicKitError("{}: agent_name ASE needs an environment with control_dt (a character env), "
                                 "got {}".format(config_file, type(env).__name__))
         self.latent_dim = cfg.latent_dim  # before the model is built: _net_input_dim reads it
-        amp_keys = {f.name for f in dataclasses.fields(AMPAgentConfig)}
-        super().__init__({k: v for k, v in config.items() if k in amp_keys}, config_file, env, device)
+        super().__init__(keys_of(AMPAgentConfig, config), config_file, env, device)
         self.config: ASEAgentConfig = cfg
         self.encoder = ASEEncoder(self.amp_obs_dim, cfg.latent_dim, cfg.enc_net,
                                   "{}: key 'enc_net'".format(config_file)).to(device)

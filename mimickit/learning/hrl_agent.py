@@ -54,7 +54,7 @@ from mimickit.learning.checkpoint import load_checkpoint
 from mimickit.learning.export import DeployModule, DeployPolicy, as_floats
 from mimickit.learning.ppo_agent import PPOAgent, PPOAgentConfig
 from mimickit.learning.skill_env import ObsPrefixEnv, SkillEnv
-from mimickit.util.config import check_key, from_dict
+from mimickit.util.config import check_key, from_dict, keys_of
 from mimickit.util.errors import MimicKitError
 
 
@@ -200,8 +200,7 @@ class HRLAgent(PPOAgent):
         cfg = from_dict(HRLAgentConfig, config, config_file)
         self.llc = load_low_level(cfg.llc_model_file, env, device, "{}: key 'llc_model_file'".format(config_file))
         self.task_env = env
-        ppo_keys = {f.name for f in dataclasses.fields(PPOAgentConfig)}
-        super().__init__({k: v for k, v in config.items() if k in ppo_keys}, config_file,
+        super().__init__(keys_of(PPOAgentConfig, config), config_file,
                          SkillEnv(env, self.llc, cfg.llc_steps), device)
         self.config: HRLAgentConfig = cfg
         self.buffer.add("style_reward", ())

@@ -132,6 +132,16 @@ def from_dict(cls: Type[T], data: Dict[str, Any], source: str) -> T:
     return _build(cls, data, source)
 
 
+def keys_of(cls: type, data: Dict[str, Any]) -> Dict[str, Any]:
+    """The entries of ``data`` that are fields of the dataclass ``cls``.
+
+    For a config class extending another: the extended agent's constructor gets its own keys
+    (the caller has checked every key against the extending class with :func:`from_dict`).
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
 def load_config(cls: Type[T], path: str) -> T:
     """:func:`load_yaml` then :func:`from_dict`."""
     return from_dict(cls, load_yaml(path), path)

@@ -6,7 +6,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from mimickit.util.config import from_dict, load_config, load_yaml
+from mimickit.util.config import from_dict, keys_of, load_config, load_yaml
 from mimickit.util.errors import MimicKitError
 
 
@@ -139,3 +139,9 @@ def test_empty_yaml_file_is_an_empty_mapping(tmp_path):
     path.write_text("# nothing\n")
     assert load_yaml(str(path)) == {}
 
+
+
+def test_keys_of_keeps_the_fields_of_the_class_only():
+    data = {"name": "a", "num_steps": 2, "latent_dim": 64, "motion_file": None}
+    assert keys_of(Example, data) == {"name": "a", "num_steps": 2, "motion_file": None}
+    assert keys_of(Example, {}) == {}
