@@ -16,7 +16,8 @@ Each clip is retargeted by joint name (see tools/motion_import/retarget.py), its
 translation scaled by the leg-length ratio, its capture floor levelled when it is tilted
 (--level_floor; see tools/motion_import/ground.py), its stance feet planted on the floor
 without sliding by inverse kinematics when they stray or slip (--fix_contacts; needs mink;
-see tools/motion_import/contacts.py), and shifted so its lowest foot point touches the
+see tools/motion_import/contacts.py; it also lifts any other body out of the floor, and
+leaves a clip lying on the ground as it is), and shifted so its lowest point touches the
 floor. One summary line per clip; a user mistake prints one line on stderr, exit 2.
 """
 import argparse
@@ -68,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "than this from where the file puts them (m, default: %(default)s; the error names the leg "
                         "order that fits)")
     p.add_argument("--no_ground_align", action="store_true",
-                   help="keep the source root height (only scaled) instead of putting the lowest foot on the floor")
+                   help="keep the source root height (only scaled) instead of putting the lowest body point on the "
+                        "floor")
     p.add_argument("--level_floor", choices=LEVEL_FLOOR_MODES, default="auto",
                    help="remove a tilted capture floor from the root height: auto (when the plane fitted to the "
                         "stances is trustworthy and narrows their height band), on (whenever a plane fits), off "

@@ -868,15 +868,16 @@ def test_foot_bodies_flag_names_the_feet_of_a_robot_without_foot_bodies(tmp_path
     assert abs(lowest.min()) < 1e-5
 
 
-def test_foot_bodies_are_the_bodies_the_ground_alignment_puts_on_the_floor(tmp_path):
-    """The same clip with the G1's hands (wrist-yaw links, no box) named instead: the wrist
-    links, not the soles, touch z = 0, so the clip is lowered by about the hands' height."""
+def test_foot_bodies_are_the_bodies_the_importer_watches_and_the_ground_alignment_takes_every_body(tmp_path):
+    """The same clip with the G1's hands (wrist-yaw links) named as feet: the lowest 'foot'
+    point reported is a wrist's, over 0.4 m up, while the ground alignment, which takes the
+    lowest point of any body, leaves the soles on the floor (no shift)."""
     clip = Motion.load(str(REPO / "data" / "motions" / "g1" / "g1_walk_forward_medium.npz"))
     pkl = tmp_path / "g1_walk.pkl"
     pkl.write_bytes(pickle.dumps({"loop_mode": 1, "fps": clip.fps, "frames": clip.frames.tolist()}))
     hands = Importer(G1, foot_bodies=["left_wrist_yaw_link", "right_wrist_yaw_link"]).import_file(
         str(pkl), source_char=G1, level_floor_mode="off", contact_fix_mode="off")
-    assert hands.ground_shift < -0.4
+    assert hands.foot_heights.min() > 0.4 and abs(hands.ground_shift) < 1e-4
     with pytest.raises(MimicKitError, match="named more than once: left_wrist_yaw_link"):
         Importer(G1, foot_bodies=["left_wrist_yaw_link", "left_wrist_yaw_link"])
 
@@ -947,3 +948,100 @@ def test_cli_refuses_an_out_of_range_clip_and_clamp_joints_clamps_it(tmp_path, c
     assert main(["--char", HUMANOID, "--out", str(out), "--fix_contacts", "off", "--clamp_joints", punch]) == 0
     assert "clamped to the joint ranges: neck_x on 13 frames (up to 8.7 deg)" in capsys.readouterr().out
     assert out.is_file()
+
+
+# ---------------------------------------------------------------- contact cleanup: hands, lying clips
+def mujoco_floor_distances(frames, dof_names):
+    """Per frame, the signed distance (m) of every geom of our humanoid from a z = 0 floor plane,
+    by MuJoCo's collision (mj_geomDistance) with the frames set as qpos: [T, num_geoms]."""
+    spec = mujoco.MjSpec.from_file(HUMANOID)
+    spec.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[50, 50, 0.1])
+    model = spec.compile()
+    data = mujoco.MjData(model)
+    floor = model.geom("floor").id
+    char = KinCharModel(HUMANOID)
+    dof_pos = char.joint_dof_to_dof_pos(torch.as_tensor(np.asarray(frames)[:, 6:], dtype=torch.float64)).numpy()
+    geoms = [g for g in range(model.ngeom) if g != floor]
+    out = []
+    for frame, angles in zip(frames, dof_pos):
+        data.qpos[:3] = frame[:3]
+        data.qpos[3:7] = Rotation.from_rotvec(frame[3:6]).as_quat(scalar_first=True)
+        for name, angle in zip(dof_names, angles):
+            data.qpos[model.jnt_qposadr[model.joint(name).id]] = angle
+        mujoco.mj_kinematics(model, data)
+        out.append([mujoco.mj_geomDistance(model, data, floor, g, 10.0, None) for g in geoms])
+    return np.array(out)
+
+
+def humanoid_pose(char, dof_deg, root_rot=None, root_pos=(0.0, 0.0, 0.89)):
+    """One native frame of our humanoid: hinge angles by name (deg; others 0), root rotation (scipy)."""
+    dof_pos = np.zeros(char.num_dofs)
+    for name, deg in dof_deg.items():
+        dof_pos[char.dof_names.index(name)] = np.radians(deg)
+    rotvec = (root_rot or Rotation.identity()).as_rotvec()
+    joint_dof = char.dof_pos_to_joint_dof(torch.as_tensor(dof_pos[None])).double().numpy()[0]
+    return np.concatenate([root_pos, rotvec, joint_dof])
+
+
+def on_the_floor(frame, depth=0.0):
+    """``frame`` with its root z moved so its lowest geom is ``depth`` m below z = 0 (MuJoCo)."""
+    frame = frame.copy()
+    frame[2] -= mujoco_floor_distances(frame[None], KinCharModel(HUMANOID).dof_names).min() + depth
+    return frame
+
+
+def write_humanoid_pkl(path, frames, fps=30):
+    path.write_bytes(pickle.dumps({"loop_mode": 0, "fps": fps, "frames": np.asarray(frames).tolist()}))
+    return str(path)
+
+
+@needs_mink
+def test_a_hand_pushed_under_the_floor_comes_out_on_it_with_the_feet_still_planted(importer, char, tmp_path):
+    """Standing (0.5 s), a handstand with the hands 10 cm under the floor (0.5 s), standing
+    again: after the default import no geom is below the floor by more than 5 mm (MuJoCo's
+    plane distance) and the standing frames' soles stay on it; without the cleanup the hands
+    stay 10 cm deeper than the feet."""
+    stand = humanoid_pose(char, {})
+    arms_up = {"right_shoulder_y": -175.0, "left_shoulder_y": -175.0}
+    hands = on_the_floor(humanoid_pose(char, arms_up, Rotation.from_euler("y", 180, degrees=True)), depth=0.10)
+    frames = np.stack([stand] * 15 + [hands] * 15 + [stand] * 15)
+    dists = mujoco_floor_distances(frames, char.dof_names)
+    assert dists[15:30].min() < -0.099 and abs(dists[:15].min()) < 1e-6  # the input: hands 10 cm under
+    path = write_humanoid_pkl(tmp_path / "handstand.pkl", frames)
+    off = importer.import_file(path, source_char=HUMANOID, contact_fix_mode="off", level_floor_mode="off")
+    off_dists = mujoco_floor_distances(off.motion.frames.astype(np.float64), char.dof_names)
+    assert off_dists[:15].min() > 0.09  # aligned on the hands, the standing feet float
+    result = importer.import_file(path, source_char=HUMANOID)
+    assert result.contacts_fixed and "below the floor" in result.contact_fix.note
+    out = mujoco_floor_distances(result.motion.frames.astype(np.float64), char.dof_names)
+    assert out.min() > -0.005
+    assert np.abs(out[:14].min(axis=1)).max() < 0.005 and np.abs(out[31:].min(axis=1)).max() < 0.005
+    assert np.abs(out[16:29].min(axis=1)).max() < 0.005  # the hands on the floor, not above it
+
+
+def lying_clip(char, seconds=1.5, fps=30):
+    """A real pose (the zero pose) laid on its back on the floor, its right elbow bending
+    slowly (0 -> 60 deg): nothing in it stands on its feet."""
+    t = np.linspace(0.0, 1.0, int(seconds * fps))
+    rot = Rotation.from_euler("y", -90, degrees=True)  # facing up
+    frames = [humanoid_pose(char, {"right_elbow": -60.0 * s}, rot) for s in t]
+    return np.stack([on_the_floor(f) for f in frames])
+
+
+@needs_mink
+def test_a_clip_lying_on_the_ground_is_not_rewritten(importer, char, tmp_path):
+    """The default import (levelling, contact cleanup, ground alignment on) of a clip lying on
+    its back changes no hinge by 1 deg and moves no body by 1 cm (MuJoCo kinematics of both),
+    and leaves it on the floor."""
+    frames = lying_clip(char)
+    path = write_humanoid_pkl(tmp_path / "lying.pkl", frames)
+    result = importer.import_file(path, source_char=HUMANOID, contact_fix_mode="on")
+    assert not result.contacts_fixed and "no stances" in result.contact_fix.note
+    out = result.motion.frames.astype(np.float64)
+    before = scipy_hinge_angles(char, frames[:, 6:])
+    after = scipy_hinge_angles(char, out[:, 6:])
+    assert np.degrees(np.abs(after - before)).max() < 1.0
+    moved = np.linalg.norm(body_positions(char, result.motion) - body_positions(
+        char, Motion(30, "clamp", frames, char.dof_names)), axis=-1)
+    assert moved.max() < 0.01
+    assert abs(mujoco_floor_distances(out, char.dof_names).min()) < 1e-3

@@ -6,8 +6,10 @@ that, since the two feet need different corrections. :func:`fix_contacts` does w
 retargeting pipelines do:
 
 1. Stances per foot come from :func:`tools.motion_import.ground.stance_contacts` (the
-   foot body's origin slower than ``contact_speed``). The floor is the height that the
-   stance feet's lowest points deviate least from (the middle of their range).
+   foot body's origin slower than ``contact_speed``), on the frames where the character is
+   upright (:func:`upright_frames`: a clip lying on the ground is not standing on its feet,
+   and is left as captured). The floor is the height that the stance feet's lowest points
+   deviate least from (the middle of their range).
 2. Each stance gets a target pose for its foot. The foot's tilt is removed where it is
    small (the sole lies flat on the floor) and reduced by a constant where it is large
    (heel strike, heel off), never changing faster than the captured tilt
@@ -17,13 +19,16 @@ retargeting pipelines do:
    or toes), anchored so that the foot's mean position over the stance is the captured one.
 3. The change to the foot's pose at a stance's first and last frame is blended in and
    out over ``blend_time`` around it; a swing foot is lifted where it would go below the
-   floor.
-4. Every frame whose foot targets differ from the clip is solved by differential inverse
+   floor, and so is every other body (a hand or the back on the ground): its position
+   target is raised by its depth below the floor (:func:`body_lifts`), with the feet's weight.
+4. Every frame whose targets differ from the clip is solved by differential inverse
    kinematics with mink (https://github.com/kevinzakka/mink) on the character's MJCF:
    frame tasks on the feet (high weight), the root pose and the other bodies' positions
    (moderate weight, the clip's own), a posture task on every hinge (the clip's angles),
    and joint ranges widened to whatever the clip itself reaches. Frames are solved
-   independently from the clip's pose, so the result is deterministic.
+   independently from the clip's pose, so the result is deterministic; a frame where a
+   body still lies more than 1 mm below the floor is solved again with its lift raised by
+   that depth (:data:`LIFT_ROUNDS` times at most).
 
 The hinge angles found are turned into the clip's joint dofs through the rotation
 (:meth:`KinCharModel.dof_pos_to_joint_dof`) and the root through the free joint's
@@ -45,12 +50,16 @@ from scipy.spatial.transform import Rotation
 from mimickit.util import torch_util
 from mimickit.util.errors import MimicKitError
 
-from tools.motion_import.ground import FootGeometry, geom_lowest_points, stance_contacts
+from tools.motion_import.ground import FootGeometry, body_geoms, geom_lowest_points, stance_contacts
 
 CONTACT_FIX_MODES = ("auto", "on", "off")
 MINK_INSTALL = "pip install mink"  # or pip install -e .[retarget]
 # A foot tilted less than this counts as level when finding where it touches the floor.
 LEVEL_TILT_DEG = 1.0
+# m: a body this far below the floor after the inverse kinematics is solved again, ...
+LIFT_RESIDUAL = 0.001
+# ... at most this many more times (the IK meets about half of a lift each time).
+LIFT_ROUNDS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,6 +254,28 @@ def flatten_tilt(rot: np.ndarray, rest_rot: np.ndarray, flat_tilt_deg: float, ti
 
 
 # ---------------------------------------------------------------- measuring
+def upright_frames(frames: np.ndarray, max_tilt_deg: float) -> np.ndarray:
+    """``[T]`` bool: frames (native, ``[T, 6 + num_dofs]``) whose root up axis (its local z,
+    world z at rest) is within ``max_tilt_deg`` of world z."""
+    rot = Rotation.from_rotvec(np.asarray(frames, dtype=np.float64)[:, 3:6])
+    return rot.apply([0.0, 0.0, 1.0])[:, 2] > math.cos(math.radians(max_tilt_deg))
+
+
+def other_bodies(feet: FootGeometry) -> Optional[FootGeometry]:
+    """The geometry of the character's bodies with geoms other than the feet (the root
+    included), in body order; None when there are none."""
+    names = [n for b, n in enumerate(feet.char.body_names)
+             if n not in feet.foot_bodies and body_geoms(feet.model, b + 1)]
+    return FootGeometry(feet.char, names) if names else None
+
+
+def body_lifts(bodies: FootGeometry, frames: np.ndarray, floor: float) -> np.ndarray:
+    """``[T, len(bodies.foot_bodies)]`` m: how far each body's lowest point lies below the
+    floor ``z = floor`` in native clip frames ``[T, 6 + num_dofs]`` (0 above it)."""
+    lowest = bodies.foot_points_from_frames(frames)[0][..., 2]
+    return np.maximum(floor - lowest, 0.0)
+
+
 def _foot_rotations(feet: FootGeometry, frames: np.ndarray) -> np.ndarray:
     """``[T, num_feet, 3, 3]`` world rotation of each foot body."""
     _, body_rot = _body_poses(feet, frames)
@@ -416,6 +447,7 @@ class ContactIK:
         others = [n for n in char.body_names[1:] if n not in feet.foot_bodies]
         self.body_tasks = [mink.FrameTask(n, "body", position_cost=settings.body_position_cost, orientation_cost=0.0)
                            for n in others]
+        self.lift_tasks = {n: task for n, task in zip([char.body_names[0]] + others, [self.root_task] + self.body_tasks)}
         self.posture_task = mink.PostureTask(self.model, cost=settings.posture_cost)
         self.tasks = self.foot_tasks + [self.root_task] + self.body_tasks + [self.posture_task]
 
@@ -431,16 +463,25 @@ class ContactIK:
         return self.mink.ConfigurationLimit(model)
 
     def solve(self, qpos: np.ndarray, foot_pos: np.ndarray, foot_rot: np.ndarray,
-              limit: "mink.ConfigurationLimit") -> np.ndarray:
+              limit: "mink.ConfigurationLimit", lifts: Optional[dict] = None) -> np.ndarray:
         """The pose ``[nq]`` closest to ``qpos`` ``[nq]`` (its body positions, root pose and
         hinge angles) that puts the feet at ``foot_pos`` ``[num_feet, 3]`` (m, world) with
-        rotations ``foot_rot`` ``[num_feet, 3, 3]``, within ``limit`` (:meth:`joint_limit`)."""
+        rotations ``foot_rot`` ``[num_feet, 3, 3]``, within ``limit`` (:meth:`joint_limit`);
+        ``lifts`` (body name -> m) raises those bodies (not feet), with the feet's weight."""
         mink, cfg = self.mink, self.configuration
         cfg.update(qpos)
         self.posture_task.set_target(qpos)
         self.root_task.set_target_from_configuration(cfg)
         for task in self.body_tasks:
             task.set_target_from_configuration(cfg)
+        for name, task in self.lift_tasks.items():
+            lift = (lifts or {}).get(name, 0.0)
+            base = self.settings.root_position_cost if task is self.root_task else self.settings.body_position_cost
+            task.set_position_cost(self.settings.foot_position_cost if lift > 0.0 else base)
+            if lift > 0.0:
+                target = cfg.get_transform_frame_to_world(name, "body")
+                task.set_target(mink.SE3.from_rotation_and_translation(
+                    target.rotation(), target.translation() + np.array([0.0, 0.0, lift])))
         for task, pos, rot in zip(self.foot_tasks, foot_pos, foot_rot):
             task.set_target(mink.SE3.from_rotation_and_translation(mink.SO3.from_matrix(rot), pos))
         for _ in range(self.settings.max_iterations):
@@ -462,9 +503,11 @@ def fix_contacts(feet: FootGeometry, frames: np.ndarray, fps: float, mode: str =
         frames: ``[T, 6 + num_dofs]`` native clip frames (root pos m, root exp map, joint dofs).
         fps: frames per second.
         mode: ``auto`` fixes the clip when its stance feet are not all within
-            ``height_tol`` of one floor height or one slips more than ``slip_tol`` (and
-            skips with a note when mink is missing); ``on`` fixes any clip with stances;
-            ``off`` returns the frames unchanged without measuring.
+            ``height_tol`` of one floor height, one slips more than ``slip_tol`` or another
+            body goes more than ``penetration_tol`` below the floor (and skips with a note
+            when mink is missing); ``on`` fixes any clip with stances; ``off`` returns the
+            frames unchanged without measuring. A clip without stances on upright frames
+            (:func:`upright_frames`) is returned unchanged.
         settings: thresholds and weights.
         source: the clip's name for messages.
 
@@ -486,10 +529,16 @@ def fix_contacts(feet: FootGeometry, frames: np.ndarray, fps: float, mode: str =
     lowest, origin = feet.foot_points_from_frames(frames)
     in_stance = stance_contacts(lowest, origin, frames[:, :2], fps, settings.contact_speed,
                                 settings.min_stance_time).in_stance
+    in_stance &= upright_frames(frames, settings.upright_tilt_deg)[:, None]
     before = measure_contacts(feet, frames, in_stance)
     if before.num_stances == 0:
         return ContactFixResult(before=before, in_stance=in_stance, note="contacts not fixed: no stances", **unchanged)
-    needed = before.height_dev > settings.height_tol or before.max_slip > settings.slip_tol
+    bodies = other_bodies(feet)
+    lifts = body_lifts(bodies, frames, before.floor) if bodies is not None else np.zeros((len(frames), 0))
+    depth = float(lifts.max(initial=0.0))
+    needed = before.height_dev > settings.height_tol or before.max_slip > settings.slip_tol \
+        or depth > settings.penetration_tol
+    below = "; a body {:.1f} cm below the floor".format(100.0 * depth) if depth > settings.penetration_tol else ""
     if mode == "auto" and not needed:
         return ContactFixResult(before=before, in_stance=in_stance,
                                 note="contacts not fixed (clean): " + before.describe(), **unchanged)
@@ -497,26 +546,38 @@ def fix_contacts(feet: FootGeometry, frames: np.ndarray, fps: float, mode: str =
         if mode == "on":
             raise MimicKitError("{}: --fix_contacts on needs mink: {}".format(source, MINK_INSTALL))
         return ContactFixResult(before=before, in_stance=in_stance,
-                                note="contacts not fixed (mink is not installed: {}): {}".format(
-                                    MINK_INSTALL, before.describe()), **unchanged)
+                                note="contacts not fixed (mink is not installed: {}): {}{}".format(
+                                    MINK_INSTALL, before.describe(), below), **unchanged)
     targets = foot_targets(feet, frames, fps, in_stance, before.floor, settings)
     ik = ContactIK(feet, settings)
     qpos = feet.pose.qpos_from_frames(frames)
     limit = ik.joint_limit(qpos)
-    rows = np.flatnonzero(targets.changed)
+    rows = np.flatnonzero(targets.changed | (lifts > 0.0).any(axis=1))
     solved = qpos.copy()
-    for t in rows:
-        solved[t] = ik.solve(qpos[t], targets.pos[t], targets.rot[t], limit)
     fixed = frames.copy()
-    fixed[rows] = feet.pose.frames_from_qpos(solved[rows])
+    lift = lifts.copy()
+    todo = rows
+    for _ in range(1 + LIFT_ROUNDS):
+        for t in todo:
+            by_name = {n: float(v) for n, v in zip(bodies.foot_bodies, lift[t]) if v > 0.0} if bodies else {}
+            solved[t] = ik.solve(qpos[t], targets.pos[t], targets.rot[t], limit, by_name)
+        fixed[todo] = feet.pose.frames_from_qpos(solved[todo])
+        if bodies is None:
+            break
+        residual = body_lifts(bodies, fixed[todo], before.floor)
+        deep = residual > LIFT_RESIDUAL
+        if not deep.any():
+            break
+        lift[todo] += np.where(deep, residual, 0.0)  # the IK met it part way: ask for more
+        todo = todo[deep.any(axis=1)]
     after = measure_contacts(feet, fixed, in_stance)
     others = [i for i, n in enumerate(feet.char.body_names) if n not in feet.foot_bodies]
     shift = float(np.linalg.norm(_body_poses(feet, fixed)[0][:, others] - _body_poses(feet, frames)[0][:, others],
                                  axis=-1).max())
     dof_change = float(np.abs(solved[:, feet.pose.dof_qposadr] - qpos[:, feet.pose.dof_qposadr]).max())
-    note = "contacts fixed by IK on {} frames: {}; after: stance feet within +-{:.1f} cm, slip up to {:.1f} cm, " \
+    note = "contacts fixed by IK on {} frames: {}{}; after: stance feet within +-{:.1f} cm, slip up to {:.1f} cm, " \
            "max joint change {:.1f} deg, bodies moved up to {:.1f} cm".format(
-               len(rows), before.describe(), 100.0 * after.height_dev, 100.0 * after.max_slip,
+               len(rows), before.describe(), below, 100.0 * after.height_dev, 100.0 * after.max_slip,
                math.degrees(dof_change), 100.0 * shift)
     return ContactFixResult(frames=fixed, applied=True, before=before, after=after, in_stance=in_stance,
                             max_dof_change=dof_change, max_body_shift=shift, num_solved=len(rows), note=note)

@@ -59,7 +59,8 @@ def geom_lowest_z(model: mujoco.MjModel, data: mujoco.MjData, geom_ids: Sequence
     return geom_lowest_points(model, data, geom_ids)[:, 2]
 
 
-def _body_geoms(model: mujoco.MjModel, body_id: int) -> List[int]:
+def body_geoms(model: mujoco.MjModel, body_id: int) -> List[int]:
+    """Geom ids of MuJoCo body ``body_id`` (the world body is 0)."""
     start = model.body_geomadr[body_id]
     return list(range(start, start + model.body_geomnum[body_id])) if start >= 0 else []
 
@@ -99,7 +100,7 @@ def sole_heights(mjcf_path: str) -> Dict[str, float]:
     mujoco.mj_kinematics(model, data)
     out = {}
     for b in range(1, model.nbody):
-        geoms = _body_geoms(model, b)
+        geoms = body_geoms(model, b)
         if geoms:
             out[model.body(b).name] = float(data.xpos[b, 2] - geom_lowest_z(model, data, geoms).min())
     return out
@@ -136,7 +137,7 @@ class FootGeometry:
         self.foot_geoms = []  # per foot body, its geom ids
         for n in names:
             body = char.get_body_id(n) + 1  # + 1: MuJoCo's world body
-            self.foot_geoms.append(_body_geoms(self.model, body))
+            self.foot_geoms.append(body_geoms(self.model, body))
         self.geom_ids = [g for geoms in self.foot_geoms for g in geoms]
         if not self.geom_ids:
             raise MimicKitError("{}: the foot bodies {} have no geoms".format(char.file, ", ".join(names)))

@@ -22,8 +22,8 @@ from tools.motion_import.amp_hardware import fitting_leg_order, is_amp_hardware,
 from tools.motion_import.amp_npy import read_amp_npy
 from tools.motion_import.contacts import CONTACT_FIX_MODES, ContactFixResult, ContactFixSettings, fix_contacts
 from tools.motion_import.deepmimic import read_deepmimic
-from tools.motion_import.ground import LEVEL_FLOOR_MODES, FloorFit, FloorLevelSettings, FootGeometry, level_floor, \
-    sole_heights
+from tools.motion_import.ground import LEVEL_FLOOR_MODES, FloorFit, FloorLevelSettings, FootGeometry, body_geoms, \
+    level_floor, sole_heights
 from tools.motion_import.joint_ranges import RangeCheck, enforce_joint_ranges
 from tools.motion_import.joint_space import POINT_TOL, joint_space_frames, load_dof_map, resolve_dof_map, \
     root_frame_point_error
@@ -146,6 +146,8 @@ class Importer:
         self.contact_settings = contact_settings
         self.char = KinCharModel(char_file)
         self.feet = FootGeometry(self.char, foot_bodies)
+        self.bodies = FootGeometry(self.char, [n for b, n in enumerate(self.char.body_names)
+                                               if body_geoms(self.feet.model, b + 1)])
         self.soles = sole_heights(char_file)
 
     def import_file(self, path: str, fmt: Optional[str] = None, source_char: Optional[str] = None,
@@ -171,7 +173,8 @@ class Importer:
             joint_map_file: YAML ``source joint: our body`` overriding the format's table
                 (``source joint: our dof`` for ``amp_hardware``).
             loop_mode: ``wrap`` or ``clamp`` to override the file's.
-            ground_align: shift the root z so the lowest foot point over the clip is at z = 0.
+            ground_align: shift the root z so the lowest point of any body over the clip is
+                at z = 0 (after the contact cleanup, a stance foot's).
             level_floor_mode: ``auto`` (level when the fitted tilt is trustworthy and
                 helps), ``on`` (level whenever a plane fits) or ``off``. Joint-space
                 sources are never levelled nor contact-fixed (``on`` is an error).
@@ -238,11 +241,11 @@ class Importer:
 
     def _align_to_ground(self, frames: np.ndarray, ground_align: bool):
         """``(frames, lowest foot point per frame [T] m, shift m)``, the root z shifted (in
-        place) so the lowest foot point over the clip is at z = 0 when ``ground_align``."""
+        place) so the lowest point of any body over the clip is at z = 0 when ``ground_align``."""
         heights = self.feet.lowest_points_from_frames(frames)
         shift = 0.0
         if ground_align:
-            shift = -float(heights.min())
+            shift = -float(self.bodies.lowest_points_from_frames(frames).min())
             frames[:, 2] += shift
             heights = heights + shift
         return frames, heights, shift

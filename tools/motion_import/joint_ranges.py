@@ -93,7 +93,13 @@ def enforce_joint_ranges(char: KinCharModel, model: mujoco.MjModel, frames: np.n
     low, high = dof_ranges(model, char)
     dof_pos = char.joint_dof_to_dof_pos(torch.as_tensor(frames[:, 6:])).numpy()
     hinges = hinge_dofs(char)
-    dof_pos[:, hinges] = frames[:, 6 + hinges]  # as stored, not wrapped to +-pi
+    # A triplet's Euler angle is one of its 2 pi equivalents (+pi and -pi are one rotation):
+    # take the one nearest the range. A hinge's angle is taken as stored, not wrapped.
+    turns = np.array([-2.0 * np.pi, 0.0, 2.0 * np.pi])
+    candidates = dof_pos[..., None] + turns
+    best = np.argmin(np.maximum(low[:, None] - candidates, candidates - high[:, None]), axis=-1)
+    dof_pos = np.take_along_axis(candidates, best[..., None], axis=-1)[..., 0]
+    dof_pos[:, hinges] = frames[:, 6 + hinges]
     excess = np.maximum(low - dof_pos, dof_pos - high)
     beyond = excess > RANGE_TOL
     max_excess = max(0.0, float(excess.max()))
