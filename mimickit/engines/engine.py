@@ -326,6 +326,71 @@ class Engine(abc.ABC):
     def set_dof_vel(self, char_id: int, env_ids: Tensor, dof_vel: Tensor) -> None:
         """Set the dof velocities ``[k, num_dofs]`` (rad/s)."""
 
+    # ------------------------------------------------------------------ per-env physics
+    # Domain randomisation (mimickit/envs/domain_rand.py) changes these per env. Engines that
+    # cannot raise MimicKitError (the defaults below); the mujoco and mujoco_warp engines can.
+    def get_body_mass(self, char_id: int) -> Tensor:
+        """Mass of each of the character's bodies in each env ``[num_envs, num_bodies]`` (kg)."""
+        raise self._unsupported("body masses")
+
+    def set_body_mass(self, char_id: int, env_ids: Tensor, mass: Tensor) -> None:
+        """Set the body masses ``[k, num_bodies]`` (kg, > 0) of envs ``env_ids``.
+
+        Each body's rotational inertia is scaled with its mass from the file's values (the
+        same shape, denser or lighter), and the model's mass-derived constants follow.
+
+        Raises:
+            MimicKitError: the engine cannot change masses per env.
+            ValueError: wrong shapes or a mass <= 0.
+        """
+        raise self._unsupported("body masses")
+
+    def get_body_com(self, char_id: int) -> Tensor:
+        """Centre of mass of each body in its body frame ``[num_envs, num_bodies, 3]`` (m)."""
+        raise self._unsupported("centres of mass")
+
+    def set_body_com(self, char_id: int, env_ids: Tensor, com: Tensor) -> None:
+        """Set the centres of mass ``[k, num_bodies, 3]`` (m, each body's frame) of envs ``env_ids``.
+
+        Raises:
+            MimicKitError: the engine cannot move centres of mass per env.
+            ValueError: wrong shapes.
+        """
+        raise self._unsupported("centres of mass")
+
+    def set_friction_scale(self, env_ids: Tensor, scale: Tensor) -> None:
+        """Scale the sliding friction of every geom of envs ``env_ids`` (ground included) by ``scale`` ``[k]``.
+
+        The scale multiplies the file's (and the ground's) coefficients, not the current
+        ones; a contact's coefficient (the larger of its two geoms') is scaled by the same
+        factor. ``scale = 1`` restores them.
+
+        Raises:
+            MimicKitError: the engine cannot change friction per env.
+            ValueError: wrong shapes.
+        """
+        raise self._unsupported("friction")
+
+    def set_actuator_scales(self, char_id: int, env_ids: Tensor, kp_scale: Tensor, kd_scale: Tensor,
+                            strength_scale: Tensor) -> None:
+        """Scale the actuators of the character in envs ``env_ids``, each ``[k, num_dofs]`` (unitless).
+
+        ``pos`` mode: the PD law becomes ``strength * (kp_scale * kp * (target - q) - kd_scale * kd * qd)``
+        with the gains of :meth:`set_pd_gains` (which keeps the scales); ``torque`` mode: the
+        applied torque is ``strength * cmd`` (``cmd`` clipped to the torque limits first) and
+        the gain scales are only stored. Ones restore the nominal actuators.
+
+        Raises:
+            MimicKitError: the engine cannot scale actuators per env.
+            ValueError: a reference character or wrong shapes.
+        """
+        raise self._unsupported("actuator scales")
+
+    def _unsupported(self, what: str) -> MimicKitError:
+        return MimicKitError("engine '{}' cannot set {} per env (domain randomisation): use the mujoco or "
+                             "mujoco_warp engine, or leave the domain_rand keys that need it out".format(
+                                 self._config.engine_name, what))
+
     # ------------------------------------------------------------------ display
     @abc.abstractmethod
     def render(self) -> None:

@@ -81,11 +81,19 @@ class MujocoEngine(MujocoSceneEngine):
         self._num_threads = config.num_threads if config.num_threads > 0 else _available_cpus()
         self._gainprm: Optional[np.ndarray] = None
         self._biasprm: Optional[np.ndarray] = None
+        # char_id -> [3, num_envs, num_dofs] float64 (kp, kd, strength) of set_actuator_scales
+        self._actuator_scales: Dict[int, np.ndarray] = {}
+        self._body_id_cache: Dict[int, np.ndarray] = {}
 
     @property
     def num_threads(self) -> int:
         """Threads stepping the envs."""
         return self._num_threads
+
+    @property
+    def batch(self) -> Optional[mujoco.batch.Batch]:
+        """The batch of per-env MjData and model fields (after :meth:`initialize`), for tools and tests; do not edit."""
+        return self._batch
 
     def _live_batch(self) -> mujoco.batch.Batch:
         """The batch of per-env MjData.
@@ -131,13 +139,107 @@ class MujocoEngine(MujocoSceneEngine):
         """
         char, kp_np, kd_np = self._store_pd_gains(char_id, kp, kd)
         if self.control_mode == "pos":
-            if self._gainprm is None or self._biasprm is None:
-                batch = self._live_batch()
-                self._gainprm = batch.expand("actuator_gainprm")  # [num_envs, nu, 10]
-                self._biasprm = batch.expand("actuator_biasprm")
-            self._gainprm[:, char.actuators, 0] = kp_np
-            self._biasprm[:, char.actuators, 1] = -kp_np
-            self._biasprm[:, char.actuators, 2] = -kd_np
+            self._write_actuators(char_id, np.arange(self.num_envs))
+
+    def _write_actuators(self, char_id: int, ids: np.ndarray) -> None:
+        """Write the character's actuator parameters of envs ``ids``: its gains times its scales.
+
+        Without scales (no :meth:`set_actuator_scales`) the gains are written as they are.
+        """
+        char = self._sim_char(char_id)
+        if self._gainprm is None or self._biasprm is None:
+            batch = self._live_batch()
+            self._gainprm = batch.expand("actuator_gainprm")  # [num_envs, nu, 10]
+            self._biasprm = batch.expand("actuator_biasprm")
+        scales = self._actuator_scales.get(char_id)
+        rows = ids[:, None]
+        if self.control_mode == "torque":
+            assert self._model is not None and scales is not None  # only set_actuator_scales writes motors
+            nominal = self._model.actuator_gainprm[char.actuator_ids, 0]
+            self._gainprm[rows, char.actuator_ids, 0] = scales[2, ids] * nominal
+            return
+        kp, kd = char.kp, char.kd
+        if scales is not None:
+            kp, kd = scales[2, ids] * scales[0, ids] * kp, scales[2, ids] * scales[1, ids] * kd
+        self._gainprm[rows, char.actuator_ids, 0] = kp
+        self._biasprm[rows, char.actuator_ids, 1] = -kp
+        self._biasprm[rows, char.actuator_ids, 2] = -kd
+
+    # ================================================================= per-env physics
+    def set_actuator_scales(self, char_id: int, env_ids: Tensor, kp_scale: Tensor, kd_scale: Tensor,
+                            strength_scale: Tensor) -> None:
+        """As :meth:`Engine.set_actuator_scales`: the envs' actuator_gainprm and biasprm, scaled."""
+        num_dofs = len(self._sim_char(char_id).dof_names)
+        scales = self._actuator_scales.setdefault(char_id, np.ones((3, self.num_envs, num_dofs)))
+        for i, values in enumerate((kp_scale, kd_scale, strength_scale)):
+            ids, vals = self._env_ids(env_ids, values, num_dofs, "set_actuator_scales")
+            scales[i, ids] = vals
+        self._write_actuators(char_id, ids)
+
+    def _body_ids(self, char_id: int) -> np.ndarray:
+        """Model body ids of the character's bodies, in :meth:`get_body_names` order (cached)."""
+        ids = self._body_id_cache.get(char_id)
+        if ids is None:
+            char, model = self._char(char_id), self._model
+            assert model is not None, "call initialize() first"
+            ids = np.array([model.body(char.name + "/" + b).id for b in char.body_names], dtype=np.int64)
+            self._body_id_cache[char_id] = ids
+        return ids
+
+    def _model_rows(self, name: str) -> np.ndarray:
+        """``[num_envs, ...]`` per-env values of model field ``name`` (the model's, when not expanded)."""
+        rows = self._live_batch().expanded(name)
+        if rows is None:
+            value = getattr(self._model, name)
+            rows = np.broadcast_to(value, (self.num_envs,) + value.shape)
+        return rows
+
+    def get_body_mass(self, char_id: int) -> Tensor:
+        """Body masses ``[num_envs, num_bodies]`` (kg): the envs' ``body_mass``."""
+        return self._tensor(self._model_rows("body_mass")[:, self._body_ids(char_id)])
+
+    def get_body_com(self, char_id: int) -> Tensor:
+        """Centres of mass ``[num_envs, num_bodies, 3]`` (m, body frame): the envs' ``body_ipos``."""
+        return self._tensor(self._model_rows("body_ipos")[:, self._body_ids(char_id)])
+
+    def set_body_mass(self, char_id: int, env_ids: Tensor, mass: Tensor) -> None:
+        """As :meth:`Engine.set_body_mass`: ``body_mass`` and ``body_inertia`` of the envs, then ``set_const``."""
+        bodies = self._body_ids(char_id)
+        ids, vals = self._env_ids(env_ids, mass, len(bodies), "set_body_mass")
+        if not (vals > 0).all():
+            raise ValueError("set_body_mass: masses must be > 0 kg, got {}".format(vals.min()))
+        model = self._model
+        assert model is not None
+        batch = self._live_batch()
+        batch.expand("body_mass")[ids[:, None], bodies] = vals
+        nominal = model.body_mass[bodies]
+        ratio = np.divide(vals, nominal, out=np.ones_like(vals), where=nominal > 0)
+        batch.expand("body_inertia")[ids[:, None], bodies] = model.body_inertia[bodies] * ratio[..., None]
+        self._set_const(ids)
+
+    def set_body_com(self, char_id: int, env_ids: Tensor, com: Tensor) -> None:
+        """As :meth:`Engine.set_body_com`: ``body_ipos`` of the envs, then ``set_const``."""
+        bodies = self._body_ids(char_id)
+        if tuple(com.shape) != (len(env_ids), len(bodies), 3):
+            raise ValueError("set_body_com: expected values of shape [{}, {}, 3], got {}".format(
+                len(env_ids), len(bodies), list(com.shape)))
+        ids, vals = self._env_ids(env_ids, com.reshape(len(env_ids), -1), 3 * len(bodies), "set_body_com")
+        self._live_batch().expand("body_ipos")[ids[:, None], bodies] = vals.reshape(len(ids), len(bodies), 3)
+        self._set_const(ids)
+
+    def _set_const(self, ids: np.ndarray) -> None:
+        """Recompute the mass-derived model constants of envs ``ids`` (``mj_setConst``) and their state."""
+        self._call_batch(self._live_batch().set_const, ids.astype(np.int32))
+        self._dirty[ids] = True
+        self._any_dirty = True
+        self._tensors_stale = True
+
+    def set_friction_scale(self, env_ids: Tensor, scale: Tensor) -> None:
+        """As :meth:`Engine.set_friction_scale`: the sliding column of the envs' ``geom_friction``."""
+        ids, vals = self._env_ids(env_ids, scale.reshape(-1, 1), 1, "set_friction_scale")
+        model = self._model
+        assert model is not None
+        self._live_batch().expand("geom_friction")[ids, :, 0] = vals * model.geom_friction[:, 0]
 
     # ================================================================= simulation
     def _call_batch(self, fn, ids: Optional[np.ndarray], **kwargs) -> None:

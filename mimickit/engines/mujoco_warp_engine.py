@@ -51,6 +51,13 @@ qacc is NaN or above 1e10 in magnitude, as MuJoCo's ``mj_checkPos``/``Vel``/``Ac
 bad env neither floods the shared contact buffer nor stops stepping. Flagged envs are
 returned once by :meth:`MujocoWarpEngine.pop_failed_envs`.
 
+Per-env physics (domain randomisation): the model fields that :meth:`MujocoWarpEngine.set_body_mass`,
+``set_body_com``, ``set_friction_scale`` and ``set_actuator_scales`` write, and the constants
+``set_const`` derives from masses, have one row per world (``put_model``'s ``batch_sizes``,
+:data:`PER_ENV_FIELDS`); until a setter changes them every row holds the model's values.
+A mass or centre-of-mass change runs ``mujoco_warp.set_const`` (groups ``FIXED | INERT0``)
+over every world.
+
 Display: ``render()``/``render_frame()`` copy env 0's qpos and qvel into an ``MjData`` of
 the host model, run ``mj_forward`` and draw it with the shared MuJoCo viewer/renderer code.
 """
@@ -86,6 +93,9 @@ _PLANE_CONTACTS = {
     int(mujoco.mjtGeom.mjGEOM_BOX): 4,
     int(mujoco.mjtGeom.mjGEOM_MESH): 4,
 }
+# model fields with a row per world: what the per-env physics setters write and what set_const derives from them
+PER_ENV_FIELDS = ("body_mass", "body_inertia", "body_ipos", "geom_friction", "actuator_gainprm", "actuator_biasprm",
+                  "body_subtreemass", "body_invweight0", "dof_invweight0", "tendon_invweight0", "actuator_acc0")
 _SELF_CONTACTS_PER_GEOM = 2  # allowance for contacts between a character's own geoms
 _EQUALITY_ROWS = 6  # most constraint rows of one equality constraint (weld)
 
@@ -209,6 +219,11 @@ class MujocoWarpEngine(MujocoSceneEngine):
         return self._nconmax, self._njmax
 
     @property
+    def warp_model(self) -> Optional[mujoco_warp.Model]:
+        """The ``mujoco_warp.Model`` (after :meth:`initialize`), for tools and tests; do not edit."""
+        return self._m
+
+    @property
     def warp_data(self) -> Optional[mujoco_warp.Data]:
         """The ``mujoco_warp.Data`` (after :meth:`initialize`), for tools; do not edit."""
         return self._d
@@ -241,7 +256,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
         host_data = mujoco.MjData(model)
         with wp.ScopedDevice(self._wp_device):
             try:
-                m = mjw.put_model(model)
+                m = mjw.put_model(model, batch_sizes={name: self.num_envs for name in PER_ENV_FIELDS})
                 d = mjw.put_data(model, host_data, nworld=self.num_envs, nconmax=self._nconmax,
                                  njmax=self._njmax)
             except (NotImplementedError, ValueError) as e:
@@ -260,8 +275,16 @@ class MujocoWarpEngine(MujocoSceneEngine):
         self._acc_sensordata_t = wp.to_torch(self._acc_sensordata)
         self._overflow = wp.to_torch(d.overflow)  # [num_envs] int32 OverflowType bits
         self._bad_flags_t = wp.to_torch(self._bad_flags)
-        self._gainprm = wp.to_torch(m.actuator_gainprm)  # [1, nu, 10]: one set for all envs
+        self._gainprm = wp.to_torch(m.actuator_gainprm)  # [num_envs, nu, 10]
         self._biasprm = wp.to_torch(m.actuator_biasprm)
+        self._body_mass = wp.to_torch(m.body_mass)  # [num_envs, nbody]
+        self._body_inertia = wp.to_torch(m.body_inertia)  # [num_envs, nbody, 3]
+        self._body_ipos = wp.to_torch(m.body_ipos)
+        self._geom_friction = wp.to_torch(m.geom_friction)  # [num_envs, ngeom, 3]
+        self._nominal = {name: getattr(self, "_" + name)[:1].clone()  # [1, ...]: the model's values
+                         for name in ("body_mass", "body_inertia", "gainprm", "geom_friction")}
+        # char_id -> [3, num_envs, num_dofs] (kp, kd, strength) of set_actuator_scales
+        self._actuator_scales: Dict[int, Tensor] = {}
         self._acc_columns = torch.as_tensor(self._acc_sensor_columns(model), device=self._device)
         self._overflow_kinds = self._overflow_messages()
 
@@ -392,16 +415,97 @@ class MujocoWarpEngine(MujocoSceneEngine):
         In ``torque`` mode the gains are only stored (for an env computing its own PD).
         Call after :meth:`initialize`.
         """
-        char, kp_np, kd_np = self._store_pd_gains(char_id, kp, kd)
+        self._store_pd_gains(char_id, kp, kd)
         if self.control_mode == "pos":
-            assert char.actuators is not None  # a simulated character, located by initialize()
-            acts = self._index(char_id, "actuators", char.actuators)
-            kp_t = torch.as_tensor(kp_np, dtype=torch.float32, device=self._device)
-            kd_t = torch.as_tensor(kd_np, dtype=torch.float32, device=self._device)
-            self._torch_after_warp()
-            self._gainprm[:, acts, 0] = kp_t
-            self._biasprm[:, acts, 1] = -kp_t
-            self._biasprm[:, acts, 2] = -kd_t
+            self._write_actuators(char_id, torch.arange(self.num_envs, device=self._device))
+
+    def _write_actuators(self, char_id: int, ids: Tensor) -> None:
+        """Write the character's actuator parameters of envs ``ids``: its gains times its scales."""
+        char = self._sim_char(char_id)
+        acts = self._index(char_id, "actuators", char.actuators)
+        scales = self._actuator_scales.get(char_id)
+        rows = ids[:, None]
+        self._torch_after_warp()
+        if self.control_mode == "torque":
+            assert scales is not None  # only set_actuator_scales writes motors
+            self._gainprm[rows, acts, 0] = scales[2, ids] * self._nominal["gainprm"][0, acts, 0]
+            return
+        kp = torch.as_tensor(char.kp, dtype=torch.float32, device=self._device).expand(len(ids), -1)
+        kd = torch.as_tensor(char.kd, dtype=torch.float32, device=self._device).expand(len(ids), -1)
+        if scales is not None:
+            kp, kd = scales[2, ids] * scales[0, ids] * kp, scales[2, ids] * scales[1, ids] * kd
+        self._gainprm[rows, acts, 0] = kp
+        self._biasprm[rows, acts, 1] = -kp
+        self._biasprm[rows, acts, 2] = -kd
+
+    # ================================================================= per-env physics
+    def set_actuator_scales(self, char_id: int, env_ids: Tensor, kp_scale: Tensor, kd_scale: Tensor,
+                            strength_scale: Tensor) -> None:
+        """As :meth:`Engine.set_actuator_scales`: the worlds' actuator_gainprm and biasprm, scaled."""
+        num_dofs = len(self._sim_char(char_id).dof_names)
+        if char_id not in self._actuator_scales:
+            self._actuator_scales[char_id] = torch.ones(3, self.num_envs, num_dofs, device=self._device)
+        scales = self._actuator_scales[char_id]
+        for i, values in enumerate((kp_scale, kd_scale, strength_scale)):
+            ids, vals = self._rows(env_ids, values, num_dofs, "set_actuator_scales")
+            scales[i, ids] = vals
+        self._write_actuators(char_id, ids)
+
+    def _body_ids(self, char_id: int) -> Tensor:
+        """Model body ids of the character's bodies, in :meth:`get_body_names` order (cached)."""
+        char, model = self._char(char_id), self._model
+        assert model is not None, "call initialize() first"
+        ids = np.array([model.body(char.name + "/" + b).id for b in char.body_names], dtype=np.int64)
+        return self._index(char_id, "bodies", ids)
+
+    def get_body_mass(self, char_id: int) -> Tensor:
+        """Body masses ``[num_envs, num_bodies]`` (kg): the worlds' ``body_mass``."""
+        self._torch_after_warp()
+        return self._body_mass[:, self._body_ids(char_id)]
+
+    def get_body_com(self, char_id: int) -> Tensor:
+        """Centres of mass ``[num_envs, num_bodies, 3]`` (m, body frame): the worlds' ``body_ipos``."""
+        self._torch_after_warp()
+        return self._body_ipos[:, self._body_ids(char_id)]
+
+    def set_body_mass(self, char_id: int, env_ids: Tensor, mass: Tensor) -> None:
+        """As :meth:`Engine.set_body_mass`: the worlds' ``body_mass`` and ``body_inertia``, then ``set_const``."""
+        bodies = self._body_ids(char_id)
+        ids, vals = self._rows(env_ids, mass, len(bodies), "set_body_mass")
+        if not bool((vals > 0).all()):
+            raise ValueError("set_body_mass: masses must be > 0 kg, got {}".format(float(vals.min())))
+        nominal = self._nominal["body_mass"][0, bodies]
+        ratio = torch.where(nominal > 0, vals / nominal.clamp_min(1e-30), torch.ones_like(vals))
+        rows = ids[:, None]
+        self._torch_after_warp()
+        self._body_mass[rows, bodies] = vals
+        self._body_inertia[rows, bodies] = self._nominal["body_inertia"][0, bodies] * ratio.unsqueeze(-1)
+        self._set_const(ids)
+
+    def set_body_com(self, char_id: int, env_ids: Tensor, com: Tensor) -> None:
+        """As :meth:`Engine.set_body_com`: the worlds' ``body_ipos``, then ``set_const``."""
+        bodies = self._body_ids(char_id)
+        if tuple(com.shape) != (len(env_ids), len(bodies), 3):
+            raise ValueError("set_body_com: expected values of shape [{}, {}, 3], got {}".format(
+                len(env_ids), len(bodies), list(com.shape)))
+        ids, vals = self._rows(env_ids, com.reshape(len(env_ids), -1), 3 * len(bodies), "set_body_com")
+        self._torch_after_warp()
+        self._body_ipos[ids[:, None], bodies] = vals.reshape(len(ids), len(bodies), 3)
+        self._set_const(ids)
+
+    def _set_const(self, ids: Tensor) -> None:
+        """Recompute the mass-derived constants of every world (``mujoco_warp.set_const``); envs ``ids`` changed."""
+        m, d = self._model_and_data()
+        self._warp_after_torch()
+        with self._wp.ScopedDevice(self._wp_device):
+            self._mjw.set_const(m, d, groups=self._mjw.SetConstGroup.FIXED | self._mjw.SetConstGroup.INERT0)
+        self._mark_dirty(ids)
+
+    def set_friction_scale(self, env_ids: Tensor, scale: Tensor) -> None:
+        """As :meth:`Engine.set_friction_scale`: the sliding column of the worlds' ``geom_friction``."""
+        ids, vals = self._rows(env_ids, scale.reshape(-1, 1), 1, "set_friction_scale")
+        self._torch_after_warp()
+        self._geom_friction[ids, :, 0] = vals * self._nominal["geom_friction"][0, :, 0]
 
     # ================================================================= simulation
     def _index(self, char_id: int, what: str, index: IndexLike) -> Tensor:
