@@ -37,6 +37,7 @@ from mimickit.anim.motion_lib import MotionLib
 from mimickit.envs import amp_obs, char_obs
 from mimickit.envs.base_env import BoxSpace, DoneFlags, ObsSlice
 from mimickit.envs.char_env import CharEnv
+from mimickit.envs.domain_rand import DomainRandConfig
 from mimickit.envs.env_builder import register_env
 from mimickit.envs.tasks import Task, build_task
 from mimickit.util.config import from_dict
@@ -58,6 +59,7 @@ class AMPEnvConfig:
         enable_early_termination: end the episode when a non-contact body touches the ground.
         global_obs: policy observation in the world frame instead of the heading frame.
         task: ``{task_name: ..., ...}`` (:mod:`mimickit.envs.tasks`); null: no task.
+        domain_rand: domain randomisation (:mod:`mimickit.envs.domain_rand`); null: none.
     """
 
     char_file: str
@@ -70,6 +72,7 @@ class AMPEnvConfig:
     enable_early_termination: bool = True
     global_obs: bool = False
     task: Optional[Dict[str, Any]] = None
+    domain_rand: Optional[DomainRandConfig] = None
 
     def validate(self, source: str) -> None:
         """Raise :class:`MimicKitError` naming ``source`` and the key for an out-of-range value."""
@@ -102,7 +105,7 @@ class AMPEnv(CharEnv):
                  num_envs: int, device: str, visualize: bool, video_file: Optional[str] = None):
         self.cfg = cfg = from_dict(AMPEnvConfig, config, config_file)
         super().__init__(cfg.char_file, engine_config_file, num_envs, device, visualize, video_file,
-                         episode_length=cfg.episode_length)
+                         episode_length=cfg.episode_length, domain_rand=cfg.domain_rand, config_file=config_file)
         kin = self.kin_char_model
         self.motion_lib = MotionLib(cfg.motion_file, kin, device)
         self._key_ids = self.body_ids(cfg.key_bodies, "key_bodies", config_file)

@@ -17,6 +17,10 @@ One control step (:meth:`CharEnv.step`) runs these hooks in this order:
 
 A reset (:meth:`CharEnv.reset`) places the characters (:meth:`CharEnv._reset_envs`) and
 runs step 3, not 4.
+
+With a ``domain_rand`` config (:mod:`mimickit.envs.domain_rand`) a reset first draws the
+env's randomised physics, step 1 applies the pushes due and sends the action through the
+delay and filter, and the observations of resets and steps carry the configured noise.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from mimickit.anim.motion_lib import MotionLib
 from mimickit.engines.engine_builder import build_engine
 from mimickit.envs.base_env import BaseEnv, BoxSpace, DoneFlags
 from mimickit.envs.char_state import CharState
+from mimickit.envs.domain_rand import DomainRand, DomainRandConfig
 from mimickit.util.errors import MimicKitError, require_file
 from mimickit.util.video import VideoWriter
 
@@ -46,14 +51,21 @@ class CharEnv(BaseEnv):
         episode_length: s; an episode ends with ``DoneFlags.TIME`` when it is reached.
         show_reference: add a display-only reference character (only when
             visualizing or recording).
+        domain_rand: the env YAML's ``domain_rand`` block; None: no randomisation.
+        config_file: the env YAML, named in errors about ``domain_rand``.
+
+    Attributes:
+        domain_rand: the :class:`DomainRand` of ``domain_rand``, or None.
 
     Raises:
-        MimicKitError: on a missing character file or a bad engine config.
+        MimicKitError: on a missing character file, a bad engine config, or a
+            ``domain_rand`` the engine or character cannot do.
     """
 
     def __init__(self, char_file: str, engine_config_file: str, num_envs: int, device: str,
                  visualize: bool, video_file: Optional[str], episode_length: float,
-                 show_reference: bool = False):
+                 show_reference: bool = False, domain_rand: Optional[DomainRandConfig] = None,
+                 config_file: str = ""):
         super().__init__(num_envs, device)
         require_file(char_file, "character file (char_file)")
         self.kin_char_model = KinCharModel(char_file, device=device)
@@ -70,6 +82,8 @@ class CharEnv(BaseEnv):
         self.time = torch.zeros(num_envs, device=device)
         self.done = torch.zeros(num_envs, dtype=torch.long, device=device)
         self.char_state = CharState.read(self.engine, self.char_id)
+        self.domain_rand = (DomainRand(domain_rand, self.engine, self.char_id, config_file)
+                            if domain_rand is not None else None)
 
     # ----------------------------------------------------------------- episode loop
     @property
@@ -84,15 +98,18 @@ class CharEnv(BaseEnv):
         if len(env_ids) > 0:
             self.time[env_ids] = 0.0
             self.done[env_ids] = DoneFlags.NULL
+            if self.domain_rand is not None:
+                self.domain_rand.reset(env_ids)
             self._reset_envs(env_ids)
         self._read_state()
-        return self._compute_obs()
+        return self._observe()
 
     def step(self, action: Tensor) -> Tuple[Tensor, Tensor, Tensor, Dict[str, Any]]:
         """As :meth:`BaseEnv.step`, in the order of the module docstring.
 
         ``info["failed_envs"]`` holds the ids (long ``[k]``) of the envs whose simulation
         went bad this step (:meth:`Engine.pop_failed_envs`); their ``done`` is ``FAIL``.
+        With randomisation, ``info["domain_rand"]`` holds :meth:`DomainRand.values`.
         """
         self._pre_physics_step(action)
         self._advance()
@@ -100,17 +117,32 @@ class CharEnv(BaseEnv):
         failed_envs = self.engine.pop_failed_envs()
         self._read_state()
         self._post_physics_step()
-        obs = self._compute_obs()
+        obs = self._observe()
         reward = self._compute_reward()
         self.done[:] = self._compute_done()
         self.done[failed_envs] = DoneFlags.FAIL
         self._render()
         info: Dict[str, Any] = {"failed_envs": failed_envs}
         info.update(self._step_info())
+        if self.domain_rand is not None:
+            info["domain_rand"] = self.domain_rand.values()
         return obs, reward, self.done.clone(), info
 
+    def _observe(self) -> Tensor:
+        """``[num_envs, obs_dim]`` observations of the current state, with the configured noise."""
+        obs = self._compute_obs()
+        if self.domain_rand is not None:
+            obs = self.domain_rand.observe(obs, self.get_obs_layout)
+        return obs
+
     def _pre_physics_step(self, action: Tensor) -> None:
-        """Send ``[num_envs, action_dim]`` actions to the engine as the character's commands."""
+        """Send ``[num_envs, action_dim]`` actions to the engine as the character's commands.
+
+        With randomisation, the pushes due are applied first and the action goes through the
+        delay and filter (:meth:`DomainRand.before_step`).
+        """
+        if self.domain_rand is not None:
+            action = self.domain_rand.before_step(action, self.time)
         self.engine.set_cmd(self.char_id, action)
 
     def _advance(self) -> None:

@@ -19,6 +19,7 @@ from mimickit.anim.motion_lib import MotionLib
 from mimickit.envs import char_obs, deepmimic_rewards
 from mimickit.envs.base_env import DoneFlags, ObsSlice
 from mimickit.envs.char_env import CharEnv
+from mimickit.envs.domain_rand import DomainRandConfig
 from mimickit.envs.env_builder import register_env
 from mimickit.util import torch_util
 from mimickit.util.config import check_key, from_dict
@@ -72,6 +73,7 @@ class DeepMimicEnvConfig:
         joint_err_w: pose and velocity error weight of the joint of each named body (default 1).
         reward: the reward's weights and scales.
         ref_char_offset: m, world offset at which the reference character is shown.
+        domain_rand: domain randomisation (:mod:`mimickit.envs.domain_rand`); null: none.
     """
 
     char_file: str
@@ -88,6 +90,7 @@ class DeepMimicEnvConfig:
     joint_err_w: Dict[str, float] = dataclasses.field(default_factory=dict)
     reward: DeepMimicRewardConfig = dataclasses.field(default_factory=DeepMimicRewardConfig)
     ref_char_offset: List[float] = dataclasses.field(default_factory=lambda: [0.0, 1.5, 0.0])
+    domain_rand: Optional[DomainRandConfig] = None
 
     def validate(self, source: str) -> None:
         """Raise :class:`MimicKitError` naming ``source`` and the key on a value out of range."""
@@ -114,7 +117,8 @@ class DeepMimicEnv(CharEnv):
                  num_envs: int, device: str, visualize: bool, video_file: Optional[str] = None):
         self.cfg = cfg = from_dict(DeepMimicEnvConfig, config, config_file)
         super().__init__(cfg.char_file, engine_config_file, num_envs, device, visualize, video_file,
-                         episode_length=cfg.episode_length, show_reference=True)
+                         episode_length=cfg.episode_length, show_reference=True, domain_rand=cfg.domain_rand,
+                         config_file=config_file)
         kin = self.kin_char_model
         self.motion_lib = MotionLib(cfg.motion_file, kin, device)
         self._key_ids = self.body_ids(cfg.key_bodies, "key_bodies", config_file)
