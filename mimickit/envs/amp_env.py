@@ -28,7 +28,7 @@ the discriminator and the style reward live in the agent
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -60,6 +60,10 @@ class AMPEnvConfig:
         global_obs: policy observation in the world frame instead of the heading frame.
         task: ``{task_name: ..., ...}`` (:mod:`mimickit.envs.tasks`); null: no task.
         domain_rand: domain randomisation (:mod:`mimickit.envs.domain_rand`); null: none.
+        actor_obs: the actor's observation (:class:`mimickit.envs.char_env.CharEnv`):
+            ``deployable`` (the robot's measurable terms and the task's goal, for a task a
+            robot can be given: :attr:`mimickit.envs.tasks.Task.DEPLOYABLE`) or a list of term
+            names; null: the whole observation.
     """
 
     char_file: str
@@ -73,6 +77,7 @@ class AMPEnvConfig:
     global_obs: bool = False
     task: Optional[Dict[str, Any]] = None
     domain_rand: Optional[DomainRandConfig] = None
+    actor_obs: Union[str, List[str], None] = None
 
     def validate(self, source: str) -> None:
         """Raise :class:`MimicKitError` naming ``source`` and the key for an out-of-range value."""
@@ -105,7 +110,8 @@ class AMPEnv(CharEnv):
                  num_envs: int, device: str, visualize: bool, video_file: Optional[str] = None):
         self.cfg = cfg = from_dict(AMPEnvConfig, config, config_file)
         super().__init__(cfg.char_file, engine_config_file, num_envs, device, visualize, video_file,
-                         episode_length=cfg.episode_length, domain_rand=cfg.domain_rand, config_file=config_file)
+                         episode_length=cfg.episode_length, domain_rand=cfg.domain_rand, config_file=config_file,
+                         actor_obs=cfg.actor_obs)
         kin = self.kin_char_model
         self.motion_lib = MotionLib(cfg.motion_file, kin, device)
         self._key_ids = self.body_ids(cfg.key_bodies, "key_bodies", config_file)
@@ -123,18 +129,11 @@ class AMPEnv(CharEnv):
         # Clip and start time of each env's episode; -1: started in the default pose.
         self.motion_ids = torch.full((num_envs,), -1, dtype=torch.long, device=device)
         self.motion_start = torch.zeros(num_envs, device=device)
+        self.check_actor_obs()
 
     def get_amp_obs_space(self) -> BoxSpace:
         """The space of one flattened AMP observation, shape ``(amp_obs_dim,)``."""
         return BoxSpace.unbounded(self.amp_obs_dim, self.device)
-
-    def get_obs_layout(self) -> List[ObsSlice]:
-        """Parts of the observation in order.
-
-        ``root_height``, ``body_pos``, ``body_rot``, ``body_vel``, ``body_ang_vel``
-        (:func:`mimickit.envs.char_obs.compute_body_obs`), then the task's terms.
-        """
-        return char_obs.obs_layout(self._obs_terms())
 
     def get_amp_obs_layout(self) -> List[ObsSlice]:
         """Parts of a flattened AMP observation.
@@ -208,6 +207,11 @@ class AMPEnv(CharEnv):
 
     # ----------------------------------------------------------------- obs, reward, done
     def _obs_terms(self) -> List[char_obs.ObsTerm]:
+        """The observation's parts in order.
+
+        ``root_height``, ``body_pos``, ``body_rot``, ``body_vel``, ``body_ang_vel``
+        (:func:`mimickit.envs.char_obs.compute_body_obs`), then the task's terms.
+        """
         s = self.char_state
         terms = char_obs.body_obs_terms(s.root_pos, s.root_rot, s.body_pos, s.body_rot, s.body_vel, s.body_ang_vel,
                                         self.cfg.global_obs)
@@ -215,8 +219,20 @@ class AMPEnv(CharEnv):
             terms += self.task.obs_terms(s)
         return terms
 
-    def _compute_obs(self) -> Tensor:
-        return char_obs.cat_obs_terms(self._obs_terms())
+    def _goal_obs_names(self) -> Sequence[str]:
+        """The task's terms (none without a task).
+
+        Raises:
+            MimicKitError: naming the env YAML when the task's goal needs privileged state
+                (:attr:`mimickit.envs.tasks.Task.DEPLOYABLE` false).
+        """
+        if self.task is None:
+            return ()
+        if not self.task.DEPLOYABLE:
+            raise MimicKitError("{}: key 'actor_obs': deployable, but the goal of task {} needs the simulator's state "
+                                "(e.g. the root position): list the actor's terms instead".format(
+                                    self._config_file, type(self.task).__name__))
+        return [t.name for t in self.task.obs_terms(self.char_state)]
 
     def _compute_reward(self) -> Tensor:
         if self.task is None:

@@ -113,6 +113,20 @@ class BaseEnv(abc.ABC):
         """
         return [ObsSlice("obs", 0, self.get_obs_space().shape[0], "unspecified", "unspecified")]
 
+    def get_critic_obs(self) -> Optional[Tensor]:
+        """The critic's privileged observation of the current state, or None (the default).
+
+        Environments with an asymmetric actor-critic (e.g. ``actor_obs`` in a character env's
+        YAML) return ``[num_envs, critic_obs_dim]``, without observation noise, of the state
+        the last :meth:`reset` or :meth:`step` observed (after a step: before any reset).
+        None: the critic takes the actor's observation.
+        """
+        return None
+
+    def get_critic_obs_layout(self) -> Optional[List[ObsSlice]]:
+        """The named parts of :meth:`get_critic_obs`, or None when it is None."""
+        return None
+
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release the simulator and any viewer or video writer. Safe to call twice; the default does nothing."""
 

@@ -21,11 +21,18 @@ runs step 3, not 4.
 With a ``domain_rand`` config (:mod:`mimickit.envs.domain_rand`) a reset first draws the
 env's randomised physics, step 1 applies the pushes due and sends the action through the
 delay and filter, and the observations of resets and steps carry the configured noise.
+
+Observations are named terms (:mod:`mimickit.envs.char_obs`): the env's own
+(:meth:`CharEnv._obs_terms`, privileged simulator state such as root height and body
+velocities). With ``actor_obs`` (``deployable`` or a list of term names) the observation is
+the actor's, picked from the robot's measurable terms (:func:`mimickit.envs.char_obs.robot_obs_terms`)
+and the env's, and :meth:`CharEnv.get_critic_obs` gives the critic the env's terms plus the
+actor's, without noise (asymmetric actor-critic).
 """
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -33,7 +40,8 @@ from torch import Tensor
 from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.anim.motion_lib import MotionLib
 from mimickit.engines.engine_builder import build_engine
-from mimickit.envs.base_env import BaseEnv, BoxSpace, DoneFlags
+from mimickit.envs import char_obs
+from mimickit.envs.base_env import BaseEnv, BoxSpace, DoneFlags, ObsSlice
 from mimickit.envs.char_state import CharState
 from mimickit.envs.domain_rand import DomainRand, DomainRandConfig
 from mimickit.util.errors import MimicKitError, require_file
@@ -52,20 +60,26 @@ class CharEnv(BaseEnv):
         show_reference: add a display-only reference character (only when
             visualizing or recording).
         domain_rand: the env YAML's ``domain_rand`` block; None: no randomisation.
-        config_file: the env YAML, named in errors about ``domain_rand``.
+        config_file: the env YAML, named in errors about ``domain_rand`` and ``actor_obs``.
+        actor_obs: the env YAML's ``actor_obs``: ``deployable`` (the robot's terms and
+            :meth:`_goal_obs_names`), a list of term names (of :data:`char_obs.ROBOT_OBS_TERMS`
+            and :meth:`_obs_terms`), or None: the actor and the critic take :meth:`_obs_terms`.
 
     Attributes:
         domain_rand: the :class:`DomainRand` of ``domain_rand``, or None.
+        prev_action: ``[num_envs, action_dim]`` the action of the last :meth:`step` (env units);
+            the action space's neutral after a reset.
 
     Raises:
         MimicKitError: on a missing character file, a bad engine config, or a
-            ``domain_rand`` the engine or character cannot do.
+            ``domain_rand`` the engine or character cannot do; a bad ``actor_obs`` from
+            :meth:`check_actor_obs`, which subclasses call at the end of their constructor.
     """
 
     def __init__(self, char_file: str, engine_config_file: str, num_envs: int, device: str,
                  visualize: bool, video_file: Optional[str], episode_length: float,
                  show_reference: bool = False, domain_rand: Optional[DomainRandConfig] = None,
-                 config_file: str = ""):
+                 config_file: str = "", actor_obs: Union[str, List[str], None] = None):
         super().__init__(num_envs, device)
         require_file(char_file, "character file (char_file)")
         self.kin_char_model = KinCharModel(char_file, device=device)
@@ -84,6 +98,12 @@ class CharEnv(BaseEnv):
         self.char_state = CharState.read(self.engine, self.char_id)
         self.domain_rand = (DomainRand(domain_rand, self.engine, self.char_id, config_file)
                             if domain_rand is not None else None)
+        self._config_file = config_file
+        self._actor_obs = actor_obs
+        neutral = self.get_action_space().neutral
+        self._neutral_action = neutral if neutral is not None else torch.zeros(self.kin_char_model.num_dofs,
+                                                                               device=device)
+        self.prev_action = self._neutral_action.expand(num_envs, -1).clone()
 
     # ----------------------------------------------------------------- episode loop
     @property
@@ -98,6 +118,7 @@ class CharEnv(BaseEnv):
         if len(env_ids) > 0:
             self.time[env_ids] = 0.0
             self.done[env_ids] = DoneFlags.NULL
+            self.prev_action[env_ids] = self._neutral_action
             if self.domain_rand is not None:
                 self.domain_rand.reset(env_ids)
             self._reset_envs(env_ids)
@@ -111,6 +132,7 @@ class CharEnv(BaseEnv):
         went bad this step (:meth:`Engine.pop_failed_envs`); their ``done`` is ``FAIL``.
         With randomisation, ``info["domain_rand"]`` holds :meth:`DomainRand.values`.
         """
+        self.prev_action = action.detach().clone()
         self._pre_physics_step(action)
         self._advance()
         self.time += self.engine.control_dt
@@ -249,14 +271,69 @@ class CharEnv(BaseEnv):
         dof_vel = self.kin_char_model.joint_dof_vel_to_dof_vel(dof_pos, joint_dof_vel)
         self.set_char_state(self.char_id, env_ids, root_pos, root_rot, root_vel, root_ang_vel, dof_pos, dof_vel)
 
+    # ----------------------------------------------------------------- observations
+    def _robot_obs_terms(self) -> List[char_obs.ObsTerm]:
+        """:func:`char_obs.robot_obs_terms` of the current state and :attr:`prev_action`."""
+        s = self.char_state
+        units = "N·m" if self.engine.control_mode == "torque" else "rad"
+        return char_obs.robot_obs_terms(s.root_rot, s.root_ang_vel, s.dof_pos, s.dof_vel,
+                                        self.kin_char_model.default_dof_pos, self.prev_action, units)
+
+    def _goal_obs_names(self) -> Sequence[str]:
+        """Names of the terms of the goal a robot is given (command, reference), for ``actor_obs: deployable``.
+
+        None by default; task envs override it.
+        """
+        return ()
+
+    def _actor_obs_terms(self) -> List[char_obs.ObsTerm]:
+        """The observation's terms: :meth:`_obs_terms`, or with ``actor_obs`` the ones it names."""
+        full = self._obs_terms()
+        if self._actor_obs is None:
+            return full
+        names = char_obs.actor_obs_names(self._actor_obs, self._goal_obs_names(), self._config_file)
+        return char_obs.select_obs_terms(names, self._robot_obs_terms() + full, self._config_file)
+
+    def check_actor_obs(self) -> None:
+        """Raise :class:`MimicKitError` naming the env YAML for an ``actor_obs`` the env cannot give.
+
+        An unknown term, a bad value, or ``deployable`` for a goal a robot cannot be given;
+        needs the current state (subclasses call it once their constructor has read it).
+        """
+        self._actor_obs_terms()
+
+    def _compute_obs(self) -> Tensor:
+        """``[num_envs, obs_dim]`` observations of the current state (no noise)."""
+        return char_obs.cat_obs_terms(self._actor_obs_terms())
+
+    def get_obs_layout(self) -> List[ObsSlice]:
+        """Parts of the (actor's) observation in order; see :meth:`_obs_terms` and ``actor_obs``."""
+        return char_obs.obs_layout(self._actor_obs_terms())
+
+    def _critic_obs_terms(self) -> Optional[List[char_obs.ObsTerm]]:
+        """:func:`char_obs.critic_obs_terms` with ``actor_obs``, else None."""
+        if self._actor_obs is None:
+            return None
+        return char_obs.critic_obs_terms(self._obs_terms(), self._actor_obs_terms())
+
+    def get_critic_obs(self) -> Optional[Tensor]:
+        """As :meth:`BaseEnv.get_critic_obs`: with ``actor_obs``, the env's terms then the actor's others."""
+        terms = self._critic_obs_terms()
+        return char_obs.cat_obs_terms(terms) if terms is not None else None
+
+    def get_critic_obs_layout(self) -> Optional[List[ObsSlice]]:
+        """The parts of :meth:`get_critic_obs`, or None without ``actor_obs``."""
+        terms = self._critic_obs_terms()
+        return char_obs.obs_layout(terms) if terms is not None else None
+
     # ----------------------------------------------------------------- task hooks
     @abc.abstractmethod
     def _reset_envs(self, env_ids: Tensor) -> None:
         """Put the characters of ``env_ids`` in their initial state."""
 
     @abc.abstractmethod
-    def _compute_obs(self) -> Tensor:
-        """``[num_envs, obs_dim]`` observations of the current state."""
+    def _obs_terms(self) -> List[char_obs.ObsTerm]:
+        """The env's full observation of the current state as named terms, each ``[num_envs, width]``."""
 
     @abc.abstractmethod
     def _compute_reward(self) -> Tensor:

@@ -9,16 +9,26 @@ Each observation is built from named :class:`ObsTerm` parts; :func:`cat_obs_term
 them into the observation vector and :func:`obs_layout` says where each part lies in it
 (name, slice, units, frame), from the same terms, so the layout cannot drift from the
 observation (exported policies ship it in their sidecar).
+
+Deployable observations (an env YAML's ``actor_obs``): :func:`robot_obs_terms` are what a
+robot measures itself (a base IMU, joint encoders) and its own last command;
+:func:`select_obs_terms` picks the actor's terms by name and :func:`critic_obs_terms` gives
+the critic the env's full, privileged observation plus the actor's terms it lacks
+(asymmetric actor-critic).
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple
+from typing import List, NamedTuple, Sequence, Union
 
 import torch
 from torch import Tensor
 
 from mimickit.envs.base_env import ObsSlice
 from mimickit.util import torch_util
+from mimickit.util.errors import MimicKitError
+
+DEPLOYABLE = "deployable"  # actor_obs: the robot's terms and the goal's
+ROBOT_OBS_TERMS = ("projected_gravity", "root_ang_vel", "dof_pos", "dof_vel", "prev_action")
 
 
 class ObsTerm(NamedTuple):
@@ -27,10 +37,12 @@ class ObsTerm(NamedTuple):
     Attributes:
         name: what it holds, e.g. ``body_pos``.
         value: ``[n, width]``.
-        units: ``m``, ``m/s``, ``rad/s``, ``tan_norm`` (rotation as its rotated x and z
-            axes, unitless), ``1`` (a unitless fraction).
-        frame: ``world``, ``heading`` (root heading frame), ``parent`` (relative to the
-            parent body) or ``none``.
+        units: ``m``, ``m/s``, ``rad``, ``rad/s``, ``N·m``, ``tan_norm`` (rotation as its
+            rotated x and z axes, unitless), ``1`` (unitless).
+        frame: ``world``, ``heading`` (root heading frame), ``root`` (the root body's own
+            frame, as an IMU on it measures), ``parent`` (relative to the parent body),
+            ``joint`` (each dof's own coordinate), ``default_pose`` (dof coordinates
+            relative to the default pose) or ``none``.
     """
 
     name: str
@@ -127,3 +139,74 @@ def compute_target_obs(root_pos: Tensor, root_rot: Tensor, ref_root_pos: Tensor,
     """
     return cat_obs_terms(target_obs_terms(root_pos, root_rot, ref_root_pos, ref_root_rot, ref_joint_rot,
                                           global_obs))
+
+
+def robot_obs_terms(root_rot: Tensor, root_ang_vel: Tensor, dof_pos: Tensor, dof_vel: Tensor,
+                    default_dof_pos: Tensor, prev_action: Tensor, action_units: str) -> List[ObsTerm]:
+    """What a robot measures of itself, named as :data:`ROBOT_OBS_TERMS`.
+
+    - ``projected_gravity`` ``[n, 3]`` (unitless, ``root``): the unit gravity direction
+      (world -z) in the root body's frame, the tilt an IMU's attitude filter gives;
+    - ``root_ang_vel`` ``[n, 3]`` (rad/s, ``root``): the root body's angular velocity in its
+      own frame, what a gyroscope on it reads;
+    - ``dof_pos`` ``[n, num_dofs]`` (rad, ``default_pose``): joint encoder angles minus the
+      default pose's;
+    - ``dof_vel`` ``[n, num_dofs]`` (rad/s, ``joint``): their rates;
+    - ``prev_action`` ``[n, num_dofs]`` (``action_units``, ``joint``): the command the policy
+      sent last (PD targets in rad or torques in N·m, the env's action units).
+
+    Args:
+        root_rot: ``[n, 4]`` root rotation, world frame (x, y, z, w).
+        root_ang_vel: ``[n, 3]`` rad/s, world frame.
+        dof_pos: ``[n, num_dofs]`` rad.
+        dof_vel: ``[n, num_dofs]`` rad/s.
+        default_dof_pos: ``[num_dofs]`` rad.
+        prev_action: ``[n, num_dofs]`` in the env's action units.
+        action_units: their units (``rad`` or ``N·m``).
+    """
+    down = torch.zeros_like(root_ang_vel)
+    down[:, 2] = -1.0
+    return [ObsTerm("projected_gravity", torch_util.quat_rotate_inverse(root_rot, down), "1", "root"),
+            ObsTerm("root_ang_vel", torch_util.quat_rotate_inverse(root_rot, root_ang_vel), "rad/s", "root"),
+            ObsTerm("dof_pos", dof_pos - default_dof_pos, "rad", "default_pose"),
+            ObsTerm("dof_vel", dof_vel, "rad/s", "joint"),
+            ObsTerm("prev_action", prev_action, action_units, "joint")]
+
+
+def actor_obs_names(spec: Union[str, Sequence[str]], goal_names: Sequence[str], source: str) -> List[str]:
+    """The actor's term names for an ``actor_obs`` value.
+
+    ``"deployable"``: :data:`ROBOT_OBS_TERMS` then ``goal_names`` (the command or reference a
+    robot is given); a list: those names, in order.
+
+    Raises:
+        MimicKitError: naming ``source`` for another string, an empty list or a repeated name.
+    """
+    if isinstance(spec, str):
+        if spec != DEPLOYABLE:
+            raise MimicKitError("{}: key 'actor_obs' must be '{}' or a list of observation terms, got '{}'".format(
+                source, DEPLOYABLE, spec))
+        return list(ROBOT_OBS_TERMS) + list(goal_names)
+    if not spec or len(set(spec)) != len(spec):
+        raise MimicKitError("{}: key 'actor_obs' must list distinct observation terms, got {}".format(source, spec))
+    return list(spec)
+
+
+def select_obs_terms(names: Sequence[str], pool: List[ObsTerm], source: str) -> List[ObsTerm]:
+    """The terms of ``pool`` named ``names``, in that order.
+
+    Raises:
+        MimicKitError: naming ``source`` and the known terms for a name ``pool`` lacks.
+    """
+    by_name = {t.name: t for t in pool}
+    for name in names:
+        if name not in by_name:
+            raise MimicKitError("{}: key 'actor_obs': no observation term '{}' (terms: {})".format(
+                source, name, ", ".join(by_name)))
+    return [by_name[name] for name in names]
+
+
+def critic_obs_terms(full: List[ObsTerm], actor: List[ObsTerm]) -> List[ObsTerm]:
+    """The critic's terms: the env's ``full`` (privileged) observation, then the ``actor``'s terms it lacks."""
+    names = {t.name for t in full}
+    return full + [t for t in actor if t.name not in names]

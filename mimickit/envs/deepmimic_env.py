@@ -10,14 +10,14 @@ Rewards: :mod:`mimickit.envs.deepmimic_rewards`. Observations: :mod:`mimickit.en
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
 
 from mimickit.anim.motion_lib import MotionLib
 from mimickit.envs import char_obs, deepmimic_rewards
-from mimickit.envs.base_env import DoneFlags, ObsSlice
+from mimickit.envs.base_env import DoneFlags
 from mimickit.envs.char_env import CharEnv
 from mimickit.envs.domain_rand import DomainRandConfig
 from mimickit.envs.env_builder import register_env
@@ -74,6 +74,9 @@ class DeepMimicEnvConfig:
         reward: the reward's weights and scales.
         ref_char_offset: m, world offset at which the reference character is shown.
         domain_rand: domain randomisation (:mod:`mimickit.envs.domain_rand`); null: none.
+        actor_obs: the actor's observation (:class:`mimickit.envs.char_env.CharEnv`):
+            ``deployable`` (the robot's measurable terms, the phase and the reference joint
+            rotations ``target<k>_joint_rot``) or a list of term names; null: the whole observation.
     """
 
     char_file: str
@@ -91,6 +94,7 @@ class DeepMimicEnvConfig:
     reward: DeepMimicRewardConfig = dataclasses.field(default_factory=DeepMimicRewardConfig)
     ref_char_offset: List[float] = dataclasses.field(default_factory=lambda: [0.0, 1.5, 0.0])
     domain_rand: Optional[DomainRandConfig] = None
+    actor_obs: Union[str, List[str], None] = None
 
     def validate(self, source: str) -> None:
         """Raise :class:`MimicKitError` naming ``source`` and the key on a value out of range."""
@@ -118,7 +122,7 @@ class DeepMimicEnv(CharEnv):
         self.cfg = cfg = from_dict(DeepMimicEnvConfig, config, config_file)
         super().__init__(cfg.char_file, engine_config_file, num_envs, device, visualize, video_file,
                          episode_length=cfg.episode_length, show_reference=True, domain_rand=cfg.domain_rand,
-                         config_file=config_file)
+                         config_file=config_file, actor_obs=cfg.actor_obs)
         kin = self.kin_char_model
         self.motion_lib = MotionLib(cfg.motion_file, kin, device)
         self._key_ids = self.body_ids(cfg.key_bodies, "key_bodies", config_file)
@@ -132,6 +136,7 @@ class DeepMimicEnv(CharEnv):
         self._ref: Dict[str, Tensor] = {}
         self._joint_rot = self._joint_dof_vel = torch.zeros(0)
         self._read_state()
+        self.check_actor_obs()
 
     def _joint_weights(self, weights: Dict[str, float], config_file: str):
         """``[num_joints]`` pose-error weights by body name (default 1) and ``[num_dofs]`` per dof."""
@@ -189,7 +194,14 @@ class DeepMimicEnv(CharEnv):
 
     # ----------------------------------------------------------------- obs, reward, done
     def _obs_terms(self) -> List[char_obs.ObsTerm]:
-        """The observation's parts: body state, phase, then each target step's reference frame."""
+        """The observation's parts in order.
+
+        ``root_height``, ``body_pos``, ``body_rot``, ``body_vel``, ``body_ang_vel``
+        (:func:`mimickit.envs.char_obs.compute_body_obs`), ``phase`` (with
+        ``enable_phase_obs``), then for each step ``k`` of ``tar_obs_steps``
+        ``target<k>_root_pos``, ``target<k>_root_rot``, ``target<k>_joint_rot``
+        (:func:`mimickit.envs.char_obs.compute_target_obs`).
+        """
         s, r, cfg = self.char_state, self._ref, self.cfg
         terms = char_obs.body_obs_terms(s.root_pos, s.root_rot, s.body_pos, s.body_rot, s.body_vel, s.body_ang_vel,
                                         cfg.global_obs)
@@ -210,19 +222,10 @@ class DeepMimicEnv(CharEnv):
                                             value=t.value.reshape(n, k, -1)[:, i]))
         return terms
 
-    def _compute_obs(self) -> Tensor:
-        return char_obs.cat_obs_terms(self._obs_terms())
-
-    def get_obs_layout(self) -> List[ObsSlice]:
-        """Parts of the observation in order.
-
-        ``root_height``, ``body_pos``, ``body_rot``, ``body_vel``, ``body_ang_vel``
-        (:func:`mimickit.envs.char_obs.compute_body_obs`), ``phase`` (with
-        ``enable_phase_obs``), then for each step ``k`` of ``tar_obs_steps``
-        ``target<k>_root_pos``, ``target<k>_root_rot``, ``target<k>_joint_rot``
-        (:func:`mimickit.envs.char_obs.compute_target_obs`).
-        """
-        return char_obs.obs_layout(self._obs_terms())
+    def _goal_obs_names(self) -> Sequence[str]:
+        """The reference a robot can be given: ``phase`` and each ``target<k>_joint_rot`` (not its root)."""
+        phase = ["phase"] if self.cfg.enable_phase_obs else []
+        return phase + ["target{}_joint_rot".format(k) for k in self.cfg.tar_obs_steps]
 
     def _compute_reward(self) -> Tensor:
         s, r, w = self.char_state, self._ref, self.cfg.reward

@@ -286,6 +286,8 @@ class VelocityCommandTask(_TimedGoalTask):
         steps_left: ``[num_envs]`` long, control steps until the next command.
     """
 
+    DEPLOYABLE = True  # the goal is given in the heading frame, as an operator gives it
+
     def __init__(self, config: Dict[str, Any], config_file: str, num_envs: int, device: str, control_dt: float):
         super().__init__(config, config_file, num_envs, device, control_dt)
         self.cfg = from_dict(VelocityCommandConfig, config, "{} (task)".format(config_file))
@@ -332,6 +334,8 @@ class SteeringTask(_TimedGoalTask):
         tar_speed: ``[num_envs]`` m/s.
         steps_left: ``[num_envs]`` long, control steps until the next goal.
     """
+
+    DEPLOYABLE = True  # the goal is given in the heading frame, as an operator gives it
 
     def __init__(self, config: Dict[str, Any], config_file: str, num_envs: int, device: str, control_dt: float):
         super().__init__(config, config_file, num_envs, device, control_dt)

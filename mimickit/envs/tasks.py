@@ -48,7 +48,15 @@ class Task(abc.ABC):
 
     Raises:
         MimicKitError: on a bad key or value (naming ``config_file`` and the key).
+
+    Attributes:
+        DEPLOYABLE: whether a real robot can be given the goal as :meth:`obs_terms` shows it
+            (a joystick command in the robot's frame: yes; a target relative to the root's
+            position: no, that needs the simulator's state), so that ``actor_obs: deployable``
+            may show it to the actor.
     """
+
+    DEPLOYABLE = False
 
     def __init__(self, config: Dict[str, Any], config_file: str, num_envs: int, device: str, control_dt: float):
         self.num_envs = num_envs

@@ -7,7 +7,7 @@ start; an episode is one pass through the clip and ends with ``DoneFlags.SUCC``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import torch
 from torch import Tensor
@@ -15,6 +15,7 @@ from torch import Tensor
 from mimickit.anim.motion_lib import MotionLib
 from mimickit.envs.base_env import BoxSpace, DoneFlags
 from mimickit.envs.char_env import CharEnv
+from mimickit.envs.char_obs import ObsTerm
 from mimickit.envs.env_builder import register_env
 from mimickit.util.config import from_dict
 
@@ -70,8 +71,8 @@ class ViewMotionEnv(CharEnv):
         """Set ``env_ids``' characters to their clip's frame at ``time + dt``."""
         self.set_char_to_motion(self.motion_lib, env_ids, self.motion_ids[env_ids], self.time[env_ids] + dt)
 
-    def _compute_obs(self) -> Tensor:
-        return (self.time / self.motion_length).clamp(max=1.0).unsqueeze(-1)
+    def _obs_terms(self) -> List[ObsTerm]:
+        return [ObsTerm("phase", (self.time / self.motion_length).clamp(max=1.0).unsqueeze(-1), "1", "none")]
 
     def _compute_reward(self) -> Tensor:
         return torch.zeros(self.num_envs, device=self.device)

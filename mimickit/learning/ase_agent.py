@@ -331,12 +331,12 @@ class ASEAgent(AMPAgent):
         return self.fixed_latent
 
     # ------------------------------------------------------------------ network input, acting
-    def _net_input_dim(self) -> int:
+    def _net_input_dim(self, obs_dim: int) -> int:
         """``obs_dim + latent_dim``: the networks take ``[normalised obs, z]``."""
-        return self.obs_dim + self.latent_dim
+        return obs_dim + self.latent_dim
 
     def _net_input(self, norm_obs: Tensor, from_buffer: bool) -> Tensor:
-        """``[n, obs_dim + latent_dim]``: ``norm_obs`` and each sample's latent (the stored one from the buffer)."""
+        """``[n, dim + latent_dim]``: ``norm_obs`` ``[n, dim]`` and each sample's latent (the buffer's stored one)."""
         latent = self.buffer.get_flat("latent") if from_buffer else self.latents
         return torch.cat([norm_obs, latent], dim=-1)
 

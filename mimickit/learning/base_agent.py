@@ -9,6 +9,12 @@ Actions. The policy acts in normalised units: on each dimension with finite boun
 spans the bounds); unbounded dimensions are passed as they are. Sampled actions are not
 clipped; the environment decides what to do with actions beyond the bounds.
 
+Asymmetric actor-critic. An environment whose :meth:`BaseEnv.get_critic_obs_layout` is not
+None (e.g. ``actor_obs`` in a character env's YAML) gives the critic a privileged
+observation of its own: the agent stores it beside the actor's (buffers ``critic_obs``,
+``next_critic_obs``) and normalises it with a normaliser of its own (:attr:`BaseAgent.critic_obs_norm`,
+saved in checkpoints); the exported policy takes the actor's observation alone.
+
 Minibatches. An update splits the iteration's ``steps_per_iter * num_envs`` samples into a
 number of minibatches fixed by the config (:func:`minibatches`), whatever share of them
 is valid, so every process of a distributed run takes the same optimiser steps.
@@ -175,13 +181,20 @@ class BaseAgent(abc.ABC):
     Buffers filled by :meth:`record_step`, ``[steps_per_iter, num_envs, ...]``: ``obs`` and
     ``next_obs`` (raw, ``[obs_dim]``), ``action`` (normalised units, ``[action_dim]``),
     ``reward``, ``done`` (long :class:`DoneFlags`; ``FAIL`` for failed envs), ``valid``
-    (bool), plus whatever :meth:`_act` returns.
+    (bool), with a privileged critic ``critic_obs`` and ``next_critic_obs`` (raw,
+    ``[critic_obs_dim]``), plus whatever :meth:`_act` returns.
 
     Args:
         config: the agent's checked config.
         config_file: its YAML file, for messages.
         env: the environments to train on.
         device: torch device of the networks.
+
+    Attributes:
+        obs_norm: the (actor's) observation normaliser.
+        critic_obs_norm: the critic observation's normaliser, or None when the critic takes
+            the actor's observation (and ``obs_norm``).
+        critic_obs_dim: size of the critic's observation (``obs_dim`` without a privileged one).
     """
 
     NAME = ""
@@ -197,9 +210,16 @@ class BaseAgent(abc.ABC):
         self.action_dim = env.get_action_space().shape[0]
         self.action_scaling = ActionScaling(env.get_action_space(), device)
         self.obs_norm = Normalizer(self.obs_dim, config.obs_norm_clip, config.normalizer_samples, device=device)
+        critic_layout = env.get_critic_obs_layout()
+        self.critic_obs_dim = critic_layout[-1].end if critic_layout is not None else self.obs_dim
+        self.critic_obs_norm = (Normalizer(self.critic_obs_dim, config.obs_norm_clip, config.normalizer_samples,
+                                           device=device) if critic_layout is not None else None)
         self.buffer = ExperienceBuffer(config.steps_per_iter, self.num_envs, device)
         self.buffer.add("obs", (self.obs_dim,))
         self.buffer.add("next_obs", (self.obs_dim,))
+        if self.critic_obs_norm is not None:
+            self.buffer.add("critic_obs", (self.critic_obs_dim,))
+            self.buffer.add("next_critic_obs", (self.critic_obs_dim,))
         self.buffer.add("action", (self.action_dim,))
         self.buffer.add("reward", ())
         self.buffer.add("done", (), torch.long)
@@ -260,7 +280,7 @@ class BaseAgent(abc.ABC):
         return self.env_action(self.act(obs, deterministic=True)[0])
 
     def record_step(self, step: int, transition: Transition) -> None:
-        """Store rollout step ``step`` in the buffers and its observations in the normaliser's statistics."""
+        """Store rollout step ``step`` in the buffers and its observations in the normalisers' statistics."""
         t = transition
         for name, value in (("obs", t.obs), ("next_obs", t.next_obs), ("action", t.action), ("reward", t.reward),
                             ("done", t.done), ("valid", t.valid)):
@@ -269,6 +289,22 @@ class BaseAgent(abc.ABC):
             self.buffer.record(name, step, value)
         self._record_step_info(step, t.info)
         self.obs_norm.record(t.obs)
+        if self.critic_obs_norm is not None:
+            assert t.critic_obs is not None and t.next_critic_obs is not None, "the env gives no critic observation"
+            self.buffer.record("critic_obs", step, t.critic_obs)
+            self.buffer.record("next_critic_obs", step, t.next_critic_obs)
+            self.critic_obs_norm.record(t.critic_obs)
+
+    def norm_buffer_obs(self, name: str, critic: bool) -> Tensor:
+        """The buffer's ``obs`` or ``next_obs`` (``name``), normalised, ``[steps_per_iter * num_envs, dim]``.
+
+        ``critic``: the critic's observation (``critic_obs``/``next_critic_obs`` with
+        :attr:`critic_obs_norm` when the env gives one, else the actor's), ``dim`` =
+        :attr:`critic_obs_dim`; else the actor's, ``dim`` = ``obs_dim``.
+        """
+        if critic and self.critic_obs_norm is not None:
+            return self.critic_obs_norm.normalize(self.buffer.get_flat(name.replace("obs", "critic_obs")))
+        return self.obs_norm.normalize(self.buffer.get_flat(name))
 
     def on_reset(self, env_ids: Tensor) -> None:  # noqa: B027 (optional hook)
         """Episodes start in ``env_ids`` (long ``[k]``); nothing to do for a policy without episode state."""
@@ -281,6 +317,8 @@ class BaseAgent(abc.ABC):
         """
         info = self._update()
         self.obs_norm.update()
+        if self.critic_obs_norm is not None:
+            self.critic_obs_norm.update()
         return info
 
     def test_step_metrics(self, info: Dict[str, Any]) -> Dict[str, Tensor]:
@@ -315,9 +353,15 @@ class BaseAgent(abc.ABC):
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> Dict[str, Any]:
-        """Observation/action sizes, the observation normaliser and :meth:`_model_state`."""
+        """Observation/action sizes, the observation normaliser(s) and :meth:`_model_state`.
+
+        With a privileged critic also ``critic_obs_dim`` and ``critic_obs_norm``.
+        """
         state: Dict[str, Any] = {"obs_dim": self.obs_dim, "action_dim": self.action_dim,
                                  "obs_norm": self.obs_norm.state_dict()}
+        if self.critic_obs_norm is not None:
+            state["critic_obs_dim"] = self.critic_obs_dim
+            state["critic_obs_norm"] = self.critic_obs_norm.state_dict()
         state.update(self._model_state())
         return state
 
@@ -326,14 +370,24 @@ class BaseAgent(abc.ABC):
 
         Raises:
             MimicKitError: naming ``source`` when it was saved for other observation/action
-                sizes or its networks do not fit this agent's (e.g. another ``actor_net``).
+                sizes, with a critic observation this env does not give or without the one it
+                gives (a checkpoint from before ``actor_obs``), or its networks do not fit this
+                agent's (e.g. another ``actor_net``).
         """
         sizes = (state.get("obs_dim"), state.get("action_dim"))
         if sizes != (self.obs_dim, self.action_dim):
             raise MimicKitError("{}: saved for obs_dim {} and action_dim {}, this environment has {} and {}".format(
                 source, sizes[0], sizes[1], self.obs_dim, self.action_dim))
+        critic_sizes = (state.get("critic_obs_dim"), self.critic_obs_dim if self.critic_obs_norm is not None else None)
+        if critic_sizes[0] != critic_sizes[1]:
+            what = ["a privileged critic observation of size {}".format(n) if n is not None
+                    else "the critic on the actor's observation" for n in critic_sizes]
+            raise MimicKitError("{}: saved with {}, this environment gives {} (the env YAML's actor_obs decides; "
+                                "train anew or use the env config it was trained with)".format(source, *what))
         try:
             self.obs_norm.load_state_dict(state["obs_norm"])
+            if self.critic_obs_norm is not None:
+                self.critic_obs_norm.load_state_dict(state["critic_obs_norm"])
             self._load_model_state(state)
         except (RuntimeError, KeyError, ValueError) as e:
             first_line = str(e).strip().split("\n")[0]

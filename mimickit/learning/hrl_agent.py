@@ -93,13 +93,17 @@ def load_low_level(path: str, env: BaseEnv, device: str, source: str) -> ASEAgen
     off and its networks in eval mode.
 
     Raises:
-        MimicKitError: naming ``source`` and ``path``: missing, not an ASE checkpoint, or not
+        MimicKitError: naming ``source`` and ``path``: missing, not an ASE checkpoint, trained
+            with a privileged critic (``actor_obs``: not supported for a low level), or not
             fitting ``env`` (another character, observation or AMP observation).
     """
     if not os.path.isfile(path):
         raise MimicKitError("{}: file not found: {} (train the low level first, e.g. with "
                             "args/ase_humanoid_args.txt)".format(source, path))
     checkpoint = load_checkpoint(path, ASEAgent.NAME, map_location=device)
+    if "critic_obs_dim" in checkpoint:
+        raise MimicKitError("{}: {} was trained with a privileged critic (actor_obs in its env YAML); a low level "
+                            "for HRL must be trained without actor_obs".format(source, path))
     saved = "{} (the low-level model's saved config)".format(path)
     llc = ASEAgent(config=dict(checkpoint["config"]), config_file=saved,
                    env=ObsPrefixEnv(env, int(checkpoint["obs_dim"]), "{} ({})".format(source, path)), device=device)

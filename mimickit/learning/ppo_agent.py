@@ -3,7 +3,9 @@
 ``agent_name: PPO``. Each iteration (see :mod:`mimickit.learning.base_agent` for the
 rollout, episode ends and bootstrapping):
 
-1. Values ``V(s_t)`` and ``V(s'_t)`` of the stored observations and next observations.
+1. Values ``V(s_t)`` and ``V(s'_t)`` of the stored observations and next observations (the
+   critic's own, privileged ones when the env gives them: asymmetric actor-critic, see
+   :mod:`mimickit.learning.base_agent`).
 2. Advantages by GAE, :func:`compute_gae`; the critic's targets are the TD(lambda)
    returns ``R_t = A_t + V(s_t)``. The targets are *not* normalised: the critic outputs
    values in return units directly (rewards of order 1 and ``discount`` <= 0.99 keep
@@ -213,8 +215,9 @@ class PPOAgent(BaseAgent):
         cfg = from_dict(PPOAgentConfig, config, config_file)
         super().__init__(cfg, config_file, env, device)
         self.config: PPOAgentConfig = cfg
-        self.model = PPOModel(self._net_input_dim(), self.action_dim, cfg.actor_net, cfg.critic_net,
-                              cfg.action_std, cfg.learn_action_std, config_file).to(device)
+        self.model = PPOModel(self._net_input_dim(self.obs_dim), self.action_dim, cfg.actor_net, cfg.critic_net,
+                              cfg.action_std, cfg.learn_action_std, config_file,
+                              critic_obs_dim=self._net_input_dim(self.critic_obs_dim)).to(device)
         self.actor_optimizer = build_optimizer(cfg.actor_optimizer, self.model.actor_parameters(),
                                                "{}: key 'actor_optimizer'".format(config_file))
         self.critic_optimizer = build_optimizer(cfg.critic_optimizer, self.model.critic_parameters(),
@@ -222,12 +225,15 @@ class PPOAgent(BaseAgent):
         self.buffer.add("logp", ())
 
     # ------------------------------------------------------------------ network input
-    def _net_input_dim(self) -> int:
-        """Size of the actor's and critic's input; PPO: ``obs_dim``. Called by ``__init__`` to build the model."""
-        return self.obs_dim
+    def _net_input_dim(self, obs_dim: int) -> int:
+        """Size of a network's input for observations of size ``obs_dim`` (the actor's or the critic's).
+
+        PPO: ``obs_dim``. Called by ``__init__`` to build the model.
+        """
+        return obs_dim
 
     def _net_input(self, norm_obs: Tensor, from_buffer: bool) -> Tensor:
-        """The actor's and critic's input for normalised observations; PPO: ``norm_obs`` itself.
+        """The actor's or critic's input for normalised observations; PPO: ``norm_obs`` itself.
 
         Every network call of the agent goes through here (acting, the values and the
         minibatch losses of an update), so a subclass that conditions the networks on more
@@ -236,13 +242,13 @@ class PPOAgent(BaseAgent):
         observations alone).
 
         Args:
-            norm_obs: ``[n, obs_dim]`` normalised observations.
+            norm_obs: ``[n, obs_dim]`` normalised observations (or ``[n, critic_obs_dim]``, the critic's).
             from_buffer: false: the current observations of every env (``n = num_envs``), as
                 :meth:`_act` gets them; true: the buffer's samples in :meth:`ExperienceBuffer.get_flat`
                 order (``n = steps_per_iter * num_envs``), ``obs`` or ``next_obs`` alike.
 
         Returns:
-            ``[n, _net_input_dim()]``.
+            ``[n, _net_input_dim(obs_dim)]``.
         """
         return norm_obs
 
@@ -290,7 +296,7 @@ class PPOAgent(BaseAgent):
         """The actor loss of one minibatch: :meth:`actor_loss` of the policy at ``net_input``.
 
         Args:
-            net_input: ``[n, _net_input_dim()]`` rows of :meth:`_net_input` of the stored observations.
+            net_input: ``[n, _net_input_dim(obs_dim)]`` rows of :meth:`_net_input` of the stored observations.
             action: ``[n, action_dim]`` taken actions (normalised units).
             old_logp: ``[n]`` their log-probabilities when taken.
             advantage: ``[n]`` normalised, clipped advantages.
@@ -305,9 +311,10 @@ class PPOAgent(BaseAgent):
         steps, num_envs = cfg.steps_per_iter, self.num_envs
         valid = self.buffer.get("valid")
         with torch.no_grad():
-            net_input = self._net_input(self.obs_norm.normalize(self.buffer.get_flat("obs")), from_buffer=True)
-            value = self.model.critic(net_input).view(steps, num_envs)
-            next_input = self._net_input(self.obs_norm.normalize(self.buffer.get_flat("next_obs")), from_buffer=True)
+            net_input = self._net_input(self.norm_buffer_obs("obs", critic=False), from_buffer=True)
+            critic_input = self._net_input(self.norm_buffer_obs("obs", critic=True), from_buffer=True)
+            value = self.model.critic(critic_input).view(steps, num_envs)
+            next_input = self._net_input(self.norm_buffer_obs("next_obs", critic=True), from_buffer=True)
             next_value = self.model.critic(next_input).view(steps, num_envs)
             advantage = compute_gae(self.buffer.get("reward"), value, next_value, self.buffer.get("done"),
                                     cfg.discount, cfg.td_lambda, valid)
@@ -341,7 +348,7 @@ class PPOAgent(BaseAgent):
                 if len(batch) == 0:
                     optimizer_step(self.critic_optimizer, None, critic_params, cfg.max_grad_norm)
                     continue
-                loss = F.mse_loss(self.model.critic(net_input[batch]), target[batch])
+                loss = F.mse_loss(self.model.critic(critic_input[batch]), target[batch])
                 optimizer_step(self.critic_optimizer, loss, critic_params, cfg.max_grad_norm)
                 sums["critic_loss"] = sums.get("critic_loss", 0.0) + loss.detach()
                 counts["critic"] += 1

@@ -1,13 +1,14 @@
 """PPO's networks: a Gaussian policy (actor) and a state-value function (critic).
 
-Both take normalised observations ``[batch, obs_dim]`` (the agent's observation
-normaliser runs first) and have separate bodies, so the two losses and their optimisers
-do not share parameters. Actions are in the policy's normalised units (see
+Both take normalised observations (the agent's observation normalisers run first): the
+actor ``[batch, obs_dim]``, the critic ``[batch, critic_obs_dim]``, its own (privileged)
+observation in an asymmetric actor-critic, else the same. They have separate bodies, so
+the two losses and their optimisers do not share parameters. Actions are in the policy's normalised units (see
 :class:`mimickit.learning.base_agent.ActionScaling`).
 """
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import torch.nn as nn
 from torch import Tensor
@@ -26,17 +27,20 @@ class PPOModel(nn.Module):
         action_std: initial (or fixed) policy std, normalised action units.
         learn_action_std: whether the std is trained.
         source: config file, for error messages about the network names.
+        critic_obs_dim: size of the critic's input; None: ``obs_dim``.
 
     Raises:
         MimicKitError: on an unknown network name.
     """
 
     def __init__(self, obs_dim: int, action_dim: int, actor_net: str, critic_net: str,
-                 action_std: float, learn_action_std: bool, source: str = "agent config"):
+                 action_std: float, learn_action_std: bool, source: str = "agent config",
+                 critic_obs_dim: Optional[int] = None):
         super().__init__()
         self.actor_body, actor_out = build_network(actor_net, obs_dim, "{}: key 'actor_net'".format(source))
         self.actor_head = GaussianPolicyHead(actor_out, action_dim, action_std, learn_action_std)
-        self.critic_body, critic_out = build_network(critic_net, obs_dim, "{}: key 'critic_net'".format(source))
+        self.critic_body, critic_out = build_network(critic_net, obs_dim if critic_obs_dim is None else critic_obs_dim,
+                                                   "{}: key 'critic_net'".format(source))
         self.critic_head = nn.Linear(critic_out, 1)
 
     def actor(self, norm_obs: Tensor) -> DiagGaussian:
@@ -44,7 +48,7 @@ class PPOModel(nn.Module):
         return self.actor_head(self.actor_body(norm_obs))
 
     def critic(self, norm_obs: Tensor) -> Tensor:
-        """``[batch, obs_dim]`` normalised observations -> state values ``[batch]`` (return units)."""
+        """``[batch, critic_obs_dim]`` normalised (critic) observations -> state values ``[batch]`` (return units)."""
         return self.critic_head(self.critic_body(norm_obs)).squeeze(-1)
 
     def actor_parameters(self) -> List[nn.Parameter]:

@@ -16,7 +16,9 @@ as the uninterrupted one (the simulator state itself is not saved).
 Episode ends and bootstrapping. After ``env.step`` the runner resets the environments
 whose ``done`` is not ``DoneFlags.NULL`` with ``env.reset(env_ids)``. The environment
 contract: the observation returned by ``step`` is that of the state the step reached,
-*before* any reset; it is recorded as ``next_obs``. An episode cut by ``DoneFlags.TIME``
+*before* any reset; it is recorded as ``next_obs``. An env with a privileged critic
+observation (:meth:`BaseEnv.get_critic_obs`) is asked for it after each step and reset, and
+the agent gets both observations of each step. An episode cut by ``DoneFlags.TIME``
 (time limit) is not a true end, so its last value target bootstraps with ``V(next_obs)``;
 ``FAIL`` and ``SUCC`` are terminal states (their value is 0, no bootstrap). A step in an
 env listed in ``info["failed_envs"]`` (the simulation went bad) is recorded as a ``FAIL``
@@ -105,6 +107,8 @@ class Transition:
         done: ``[num_envs]`` long :class:`DoneFlags`; ``FAIL`` in failed envs.
         valid: ``[num_envs]`` bool, false in failed envs (``info["failed_envs"]``).
         info: the env's ``info`` dict of the step.
+        critic_obs, next_critic_obs: ``[num_envs, critic_obs_dim]`` the env's privileged critic
+            observations (:meth:`BaseEnv.get_critic_obs`) of the same two states; None when it has none.
     """
 
     obs: Tensor
@@ -115,6 +119,8 @@ class Transition:
     done: Tensor
     valid: Tensor
     info: Dict[str, Any]
+    critic_obs: Optional[Tensor] = None
+    next_critic_obs: Optional[Tensor] = None
 
 
 class Agent(Protocol):
@@ -195,6 +201,7 @@ class Runner:
         self._failed_iters = 0  # iterations in a row with more than MAX_FAILED_SHARE failed steps
         self._nonfinite_updates = 0  # non-finite updates in a row
         self._obs: Optional[Tensor] = None  # current [num_envs, obs_dim] of the rollout env; None: reset all first
+        self._critic_obs: Optional[Tensor] = None  # its critic observation (None: the env has none)
         self._pending_rng: Optional[Dict[str, Any]] = None
 
     @property
@@ -218,6 +225,11 @@ class Runner:
         self.agent.on_reset(torch.arange(self.num_envs, device=self.device) if env_ids is None else env_ids)
         return obs
 
+    def _critic_obs_now(self) -> Optional[Tensor]:
+        """The rollout env's critic observation of its current state (:meth:`BaseEnv.get_critic_obs`), or None."""
+        critic_obs = self.agent.rollout_env.get_critic_obs()
+        return critic_obs.to(self.device) if critic_obs is not None else None
+
     def rollout(self) -> float:
         """Collect ``steps_per_iter`` steps of the stochastic policy in every env into the agent.
 
@@ -228,25 +240,31 @@ class Runner:
         failed = torch.zeros((), dtype=torch.long, device=self.device)  # read once, after the loop
         if self._obs is None:
             self._obs = self._reset(None)
+            self._critic_obs = self._critic_obs_now()
             self.return_tracker.reset_episodes()
         fail = torch.full((self.num_envs,), int(DoneFlags.FAIL), dtype=torch.long, device=self.device)
         for step in range(self.agent.config.steps_per_iter):
-            obs = self._obs
+            obs, critic_obs = self._obs, self._critic_obs
             with torch.no_grad():
                 action, extras = self.agent.act(obs, deterministic=False)
             start = time.perf_counter()
             next_obs, reward, done, info = self.agent.rollout_env.step(self.agent.env_action(action))
+            next_critic_obs = self._critic_obs_now()
             env_time += time.perf_counter() - start
             next_obs = next_obs.to(self.device)
             valid = ~failed_mask(info, self.num_envs, self.device)
             failed += (~valid).sum()
             done = torch.where(valid, done.to(self.device), fail)
             reward = torch.where(valid, reward.to(self.device), torch.zeros_like(reward, device=self.device))
-            self.agent.record_step(step, Transition(obs, action, extras, next_obs, reward, done, valid, info))
+            self.agent.record_step(step, Transition(obs, action, extras, next_obs, reward, done, valid, info,
+                                                    critic_obs, next_critic_obs))
             self.return_tracker.update(reward, done)
             ended = (done != DoneFlags.NULL).nonzero(as_tuple=False).flatten()
             start = time.perf_counter()
-            self._obs = self._reset(ended) if len(ended) > 0 else next_obs
+            if len(ended) > 0:
+                self._obs, self._critic_obs = self._reset(ended), self._critic_obs_now()
+            else:
+                self._obs, self._critic_obs = next_obs, next_critic_obs
             env_time += time.perf_counter() - start
         self._failed_steps = int(failed)
         self._all_failed_steps = int(distributed.all_reduce_sum(failed))

@@ -128,6 +128,7 @@ class SkillEnv(BaseEnv):
         self.llc_steps = llc_steps
         self.latent_dim = llc.latent_dim
         self._obs = torch.zeros(0)  # every env's current observation, from the last reset or step
+        self._critic_obs: Optional[Tensor] = None  # ... and its critic observation (None: the env has none)
 
     @property
     def control_dt(self) -> float:
@@ -137,6 +138,7 @@ class SkillEnv(BaseEnv):
     def reset(self, env_ids: Optional[Tensor] = None) -> Tensor:
         """As the task environment's."""
         self._obs = self.env.reset(env_ids)
+        self._critic_obs = self.env.get_critic_obs()
         return self._obs
 
     def step(self, action: Tensor) -> Tuple[Tensor, Tensor, Tensor, Dict[str, Any]]:
@@ -154,7 +156,7 @@ class SkillEnv(BaseEnv):
         failed = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         ended = torch.zeros_like(failed)
         done_out = torch.full((self.num_envs,), int(DoneFlags.NULL), dtype=torch.long, device=self.device)
-        obs_out = self._obs
+        obs_out, critic_out = self._obs, self._critic_obs
         for _ in range(self.llc_steps):
             llc_action = self.llc.latent_env_action(self._obs[:, :llc_obs_dim], latent)
             llc_action = torch.where(torch.isfinite(llc_action), llc_action, neutral)
@@ -170,7 +172,11 @@ class SkillEnv(BaseEnv):
             ends_now = live & (done != DoneFlags.NULL)
             done_out = torch.where(ends_now, done, done_out)
             obs_out = torch.where(live.unsqueeze(-1), obs, obs_out)
+            critic = self.env.get_critic_obs()
+            if critic is not None and critic_out is not None:
+                critic_out = torch.where(live.unsqueeze(-1), critic, critic_out)
             ended |= ends_now
+        self._critic_obs = critic_out
         return obs_out, reward, done_out, {"style_reward": style, "failed_envs": failed}
 
     def get_obs_space(self) -> BoxSpace:
@@ -184,6 +190,14 @@ class SkillEnv(BaseEnv):
     def get_obs_layout(self) -> List[ObsSlice]:
         """The task environment's."""
         return self.env.get_obs_layout()
+
+    def get_critic_obs(self) -> Optional[Tensor]:
+        """The task environment's critic observation where each env's last step ended (as ``obs`` of :meth:`step`)."""
+        return self._critic_obs
+
+    def get_critic_obs_layout(self) -> Optional[List[ObsSlice]]:
+        """The task environment's."""
+        return self.env.get_critic_obs_layout()
 
     def close(self) -> None:
         """Close the task environment."""
