@@ -83,7 +83,6 @@ class MujocoEngine(MujocoSceneEngine):
         self._biasprm: Optional[np.ndarray] = None
         # char_id -> [3, num_envs, num_dofs] float64 (kp, kd, strength) of set_actuator_scales
         self._actuator_scales: Dict[int, np.ndarray] = {}
-        self._body_id_cache: Dict[int, np.ndarray] = {}
 
     @property
     def num_threads(self) -> int:
@@ -177,13 +176,9 @@ class MujocoEngine(MujocoSceneEngine):
         self._write_actuators(char_id, ids)
 
     def _body_ids(self, char_id: int) -> np.ndarray:
-        """Model body ids of the character's bodies, in :meth:`get_body_names` order (cached)."""
-        ids = self._body_id_cache.get(char_id)
-        if ids is None:
-            char, model = self._char(char_id), self._model
-            assert model is not None, "call initialize() first"
-            ids = np.array([model.body(char.name + "/" + b).id for b in char.body_names], dtype=np.int64)
-            self._body_id_cache[char_id] = ids
+        """Model body ids of the character's bodies, in :meth:`get_body_names` order."""
+        ids = self._char(char_id).body_ids
+        assert ids is not None, "call initialize() first"
         return ids
 
     def _model_rows(self, name: str) -> np.ndarray:
@@ -220,10 +215,8 @@ class MujocoEngine(MujocoSceneEngine):
     def set_body_com(self, char_id: int, env_ids: Tensor, com: Tensor) -> None:
         """As :meth:`Engine.set_body_com`: ``body_ipos`` of the envs, then ``set_const``."""
         bodies = self._body_ids(char_id)
-        if tuple(com.shape) != (len(env_ids), len(bodies), 3):
-            raise ValueError("set_body_com: expected values of shape [{}, {}, 3], got {}".format(
-                len(env_ids), len(bodies), list(com.shape)))
-        ids, vals = self._env_ids(env_ids, com.reshape(len(env_ids), -1), 3 * len(bodies), "set_body_com")
+        ids, vals = self._env_ids(env_ids, self._flat_body_com(char_id, env_ids, com), 3 * len(bodies),
+                                  "set_body_com")
         self._live_batch().expand("body_ipos")[ids[:, None], bodies] = vals.reshape(len(ids), len(bodies), 3)
         self._set_const(ids)
 

@@ -132,6 +132,7 @@ class Character(CharacterFile):
     spec: Optional[mujoco.MjSpec] = None  # the parsed file, until attached to the scene
     # filled by locate_character(): indices into the compiled model's arrays
     root_body_id: int = -1
+    body_ids: Optional[np.ndarray] = None  # model body id of each body, in body_names order
     root_qpos: int = -1  # qpos address of the free joint (3 position + 4 quaternion)
     root_qvel: int = -1  # qvel address of the free joint (3 linear + 3 angular)
     dof_qpos: Optional[IndexLike] = None  # qpos column of each dof
@@ -260,7 +261,8 @@ def add_sensors(spec: mujoco.MjSpec, char: Character) -> None:
 def locate_character(model: mujoco.MjModel, char: Character) -> None:
     """Find the character's joints, actuators and sensor blocks in the compiled model."""
     prefix = char.name + "/"
-    char.root_body_id = model.body(prefix + char.body_names[0]).id
+    char.body_ids = np.array([model.body(prefix + b).id for b in char.body_names], dtype=np.int64)
+    char.root_body_id = int(char.body_ids[0])
     root = model.body(char.root_body_id)
     free_joint = int(root.jntadr[0])
     char.root_qpos = int(model.jnt_qposadr[free_joint])
@@ -364,6 +366,18 @@ class MujocoSceneEngine(CharacterTable, Engine):
             locate_character(self._model, char)
             char.spec = None  # attached; no longer needed
         return self._model
+
+    def _flat_body_com(self, char_id: int, env_ids: Tensor, com: Tensor) -> Tensor:
+        """``com`` ``[k, num_bodies, 3]`` of :meth:`Engine.set_body_com` as ``[k, 3 * num_bodies]``.
+
+        Raises:
+            ValueError: another shape.
+        """
+        expected = (len(env_ids), len(self._char(char_id).body_names), 3)
+        if tuple(com.shape) != expected:
+            raise ValueError("set_body_com: expected values of shape {}, got {}".format(
+                list(expected), list(com.shape)))
+        return com.reshape(len(env_ids), -1)
 
     def _store_pd_gains(self, char_id: int, kp: Tensor, kd: Tensor) -> Tuple[Character, np.ndarray, np.ndarray]:
         """Check ``kp``, ``kd`` ``[num_dofs]`` and keep them as the character's gains.

@@ -452,10 +452,9 @@ class MujocoWarpEngine(MujocoSceneEngine):
         self._write_actuators(char_id, ids)
 
     def _body_ids(self, char_id: int) -> Tensor:
-        """Model body ids of the character's bodies, in :meth:`get_body_names` order (cached)."""
-        char, model = self._char(char_id), self._model
-        assert model is not None, "call initialize() first"
-        ids = np.array([model.body(char.name + "/" + b).id for b in char.body_names], dtype=np.int64)
+        """Model body ids of the character's bodies, in :meth:`get_body_names` order (cached on the device)."""
+        ids = self._char(char_id).body_ids
+        assert ids is not None, "call initialize() first"
         return self._index(char_id, "bodies", ids)
 
     def get_body_mass(self, char_id: int) -> Tensor:
@@ -485,10 +484,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
     def set_body_com(self, char_id: int, env_ids: Tensor, com: Tensor) -> None:
         """As :meth:`Engine.set_body_com`: the worlds' ``body_ipos``, then ``set_const``."""
         bodies = self._body_ids(char_id)
-        if tuple(com.shape) != (len(env_ids), len(bodies), 3):
-            raise ValueError("set_body_com: expected values of shape [{}, {}, 3], got {}".format(
-                len(env_ids), len(bodies), list(com.shape)))
-        ids, vals = self._rows(env_ids, com.reshape(len(env_ids), -1), 3 * len(bodies), "set_body_com")
+        ids, vals = self._rows(env_ids, self._flat_body_com(char_id, env_ids, com), 3 * len(bodies), "set_body_com")
         self._torch_after_warp()
         self._body_ipos[ids[:, None], bodies] = vals.reshape(len(ids), len(bodies), 3)
         self._set_const(ids)
