@@ -3,14 +3,16 @@
 Formats: DeepMimic ``.txt`` (JSON, Y-up), IsaacGymEnvs AMP ``.npy`` (pickled
 SkeletonMotion, Z-up), MimicKit ``.pkl`` (pickled dict, Z-up), AMP_for_hardware ``.txt``
 (JSON with ``FrameDuration``; A1 joint angles mapped onto our dofs by name, e.g. for
-data/assets/quadruped/quadruped.xml). Pickles are read with a restricted unpickler that
-admits only numpy arrays and plain containers.
+data/assets/quadruped/quadruped.xml), BVH ``.bvh`` (Y-up; CMU and Mixamo/LAFAN1 joint names;
+read with bvhio; the unit inferred from the leg length or given by --bvh_scale). Pickles are
+read with a restricted unpickler that admits only numpy arrays and plain containers.
 
     python tools/import_motion.py --char data/assets/humanoid/humanoid.xml --out walk.npz \\
         ../shared/data/deepmimic/motions/humanoid3d_walk.txt
     python tools/import_motion.py --out_dir /tmp/clips ../shared/data/deepmimic/motions/*.txt
     python tools/import_motion.py --char data/assets/quadruped/quadruped.xml --out_dir /tmp/clips \\
         ../shared/data/amp_for_hardware/mocap_motions/*.txt
+    python tools/import_motion.py --out /tmp/131_01.npz --clamp_joints ../shared/data/bvh_cmu/131_01.bvh
 
 Each clip is retargeted by joint name (see tools/motion_import/retarget.py), its root
 translation scaled by the leg-length ratio, its capture floor levelled when it is tilted
@@ -68,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="amp_hardware: refuse a clip whose toes, by our kinematics with the joint map, are further "
                         "than this from where the file puts them (m, default: %(default)s; the error names the leg "
                         "order that fits)")
+    p.add_argument("--bvh_scale", type=float, default=None, metavar="M",
+                   help="bvh: metres per file unit (default: inferred from the leg length among CMU's 0.056444, "
+                        "cm, inch and m)")
     p.add_argument("--no_ground_align", action="store_true",
                    help="keep the source root height (only scaled) instead of putting the lowest body point on the "
                         "floor")
@@ -101,7 +106,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                           joint_map_file=args.joint_map, loop_mode=args.loop,
                                           ground_align=not args.no_ground_align, level_floor_mode=args.level_floor,
                                           contact_fix_mode=args.fix_contacts, clamp_joints=args.clamp_joints,
-                                          leg_order=leg_order, point_tol=args.toe_tol)
+                                          leg_order=leg_order, point_tol=args.toe_tol, bvh_scale=args.bvh_scale)
             result.motion.save(out)
         except MimicKitError as e:
             failed += 1

@@ -8,8 +8,13 @@ r"""Retarget clips from one character onto another (a robot's MJCF or URDF) by I
         data/motions/humanoid/*.npz
 
 Inputs are native clips (``.npz``) on the source character; other formats (DeepMimic
-``.txt``, IsaacGymEnvs ``.npy``, MimicKit ``.pkl``) are first imported onto the source
-character with tools/motion_import (as tools/import_motion.py does). The mapping YAML names
+``.txt``, IsaacGymEnvs ``.npy``, MimicKit ``.pkl``, BVH ``.bvh``) are first imported onto the
+source character with tools/motion_import (as tools/import_motion.py does), e.g. the CMU clip:
+
+    python tools/retarget_motion.py --target_char data/assets/g1/g1.xml \
+        --mapping tools/retarget/mappings/humanoid_to_g1.yaml --clamp_joints \
+        --out output/motions/g1_131_01.npz ../shared/data/bvh_cmu/131_01.bvh
+ The mapping YAML names
 the target body of each source body with its task weights (tools/retarget/mapping.py);
 every frame is solved with joint ranges and velocity limits, starting from the previous
 one, stance feet held still and the character kept above the floor (tools/retarget/ik.py).
@@ -38,24 +43,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="clips on the source character (.npz), or files "
-                   "tools/import_motion.py reads (.txt, .npy, .pkl)")
+                   "tools/import_motion.py reads (.txt, .npy, .pkl, .bvh)")
     p.add_argument("--source_char", default=DEFAULT_SOURCE, help="source character (default: %(default)s)")
     p.add_argument("--target_char", required=True, help="target character, MJCF or URDF")
     p.add_argument("--mapping", required=True, help="mapping YAML (tools/retarget/mappings/*.yaml)")
     p.add_argument("--out", default=None, help="output clip (.npz) for a single input")
     p.add_argument("--out_dir", default=None, help="output folder, one <input name>.npz per input")
+    p.add_argument("--clamp_joints", action="store_true",
+                   help="when importing a non-native input: clamp joint angles beyond the source character's "
+                        "ranges instead of refusing the clip")
+    p.add_argument("--bvh_scale", type=float, default=None, metavar="M",
+                   help="a .bvh input's metres per file unit (default: inferred, see tools/import_motion.py)")
     p.add_argument("--max_frames", type=int, default=None, help="retarget only the first N frames")
     p.add_argument("--report", default=None, help="also write the quality reports as JSON here")
     return p
 
 
-def read_clip(path: str, source_char: str) -> Motion:
-    """A clip on the source character: a native ``.npz`` as it is, another format imported."""
+def read_clip(path: str, source_char: str, clamp_joints: bool = False,
+              bvh_scale: Optional[float] = None) -> Motion:
+    """A clip on the source character: a native ``.npz`` as it is, another format imported
+    (:meth:`tools.motion_import.Importer.import_file` with ``clamp_joints`` and ``bvh_scale``)."""
     require_file(path, "motion file")
     if path.lower().endswith(".npz"):
         return Motion.load(path)
     from tools.motion_import import Importer
-    return Importer(source_char).import_file(path).motion
+    return Importer(source_char).import_file(path, clamp_joints=clamp_joints, bvh_scale=bvh_scale).motion
 
 
 def retarget_files(args: argparse.Namespace) -> List[dict]:
@@ -71,7 +83,7 @@ def retarget_files(args: argparse.Namespace) -> List[dict]:
     retargeter = Retargeter(args.source_char, args.target_char, load_mapping(args.mapping))
     reports = []
     for src, out in zip(args.inputs, outs):
-        clip = read_clip(src, args.source_char)
+        clip = read_clip(src, args.source_char, args.clamp_joints, args.bvh_scale)
         if args.max_frames is not None and clip.num_frames > args.max_frames:
             clip = Motion(clip.fps, clip.loop_mode, clip.frames[:args.max_frames], clip.dof_names, clip.extras, src)
         result = retargeter.retarget(clip, src)

@@ -20,6 +20,7 @@ Measured on 30-40 frames of ``humanoid_walk_forward_medium.npz`` (one thread):
 The references are computed here with KinCharModel's kinematics and MuJoCo's geoms, apart
 from the retargeter's own quality report (which is checked against them).
 """
+import importlib.util
 import textwrap
 from pathlib import Path
 
@@ -190,6 +191,24 @@ def test_cli_imports_other_formats(tmp_path, capsys):
     rc = retarget_motion.main(["--target_char", G1, "--mapping", G1_MAP, "--max_frames", "20", "--out", str(out), src])
     assert rc == 0, capsys.readouterr().err
     assert Motion.load(str(out)).num_frames == 20
+
+
+@pytest.mark.skipif(not (REPO / ".." / "shared" / "data" / "bvh_cmu" / "131_01.bvh").is_file(),
+                    reason="the CMU clip ../shared/data/bvh_cmu/131_01.bvh is absent")
+@pytest.mark.skipif(importlib.util.find_spec("bvhio") is None, reason="BVH import needs bvhio: pip install bvhio")
+def test_cli_retargets_a_bvh_clip(tmp_path, capsys):
+    """The CMU BVH goes through the importer (its ankles clamped) onto the humanoid, then onto the G1,
+    whose pelvis follows the humanoid clip's travel scaled by the retargeting's leg ratio (within 5 cm)."""
+    src = str(REPO / ".." / "shared" / "data" / "bvh_cmu" / "131_01.bvh")
+    out = tmp_path / "g1.npz"
+    args = ["--target_char", G1, "--mapping", G1_MAP, "--max_frames", "60", "--clamp_joints", "--out", str(out), src]
+    assert retarget_motion.main(args) == 0, capsys.readouterr().err
+    g1 = Motion.load(str(out))
+    human = retarget_motion.read_clip(src, retarget_motion.DEFAULT_SOURCE, clamp_joints=True)
+    scale = float(capsys.readouterr().out.split("scale ")[1].split()[0])
+    assert g1.num_frames == 60 and g1.dof_names == KinCharModel(G1).dof_names
+    travel = lambda m: m.frames[:60, :2] - m.frames[:1, :2]  # noqa: E731
+    assert np.abs(travel(g1) - scale * travel(human)).max() < 0.05
 
 
 @pytest.mark.parametrize("case", ["missing_input", "missing_mapping", "body", "dofs", "bad_key"])

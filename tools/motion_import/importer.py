@@ -20,6 +20,7 @@ from mimickit.util.errors import MimicKitError, require_file
 
 from tools.motion_import.amp_hardware import fitting_leg_order, is_amp_hardware, read_amp_hardware, relabel_legs
 from tools.motion_import.amp_npy import read_amp_npy
+from tools.motion_import.bvh import read_bvh
 from tools.motion_import.contacts import CONTACT_FIX_MODES, ContactFixResult, ContactFixSettings, fix_contacts
 from tools.motion_import.deepmimic import read_deepmimic
 from tools.motion_import.ground import LEVEL_FLOOR_MODES, FloorFit, FloorLevelSettings, FootGeometry, body_geoms, \
@@ -31,18 +32,19 @@ from tools.motion_import.mimickit_pkl import read_mimickit_pkl
 from tools.motion_import.retarget import resolve_joint_map, retarget
 from tools.motion_import.source import SourceMotion, load_joint_map
 
-# format name -> reader(path, source_char) -> SourceMotion
-FORMATS: Dict[str, Callable[[str, Optional[str]], SourceMotion]] = {
+# format name -> reader(path, source_char) -> SourceMotion (bvh also takes scale=, m per unit)
+FORMATS: Dict[str, Callable[..., SourceMotion]] = {
     "deepmimic": read_deepmimic,
     "amp_npy": read_amp_npy,
     "mimickit_pkl": read_mimickit_pkl,
     "amp_hardware": read_amp_hardware,
+    "bvh": read_bvh,
 }
-_EXTENSIONS = {".txt": "deepmimic", ".json": "deepmimic", ".npy": "amp_npy", ".pkl": "mimickit_pkl"}
+_EXTENSIONS = {".txt": "deepmimic", ".json": "deepmimic", ".npy": "amp_npy", ".pkl": "mimickit_pkl", ".bvh": "bvh"}
 
 
 def detect_format(path: str) -> str:
-    """The reader for ``path``: by extension (.txt/.json, .npy, .pkl), else by content.
+    """The reader for ``path``: by extension (.txt/.json, .npy, .pkl, .bvh), else by content.
 
     JSON with a ``FrameDuration`` key (``.txt``, ``.json`` or no known extension) is
     ``amp_hardware``; other JSON is ``deepmimic``.
@@ -154,7 +156,8 @@ class Importer:
                     joint_map_file: Optional[str] = None, loop_mode: Optional[str] = None,
                     ground_align: bool = True, level_floor_mode: str = "auto",
                     contact_fix_mode: str = "auto", clamp_joints: bool = False,
-                    leg_order: Optional[Sequence[str]] = None, point_tol: float = POINT_TOL) -> ImportResult:
+                    leg_order: Optional[Sequence[str]] = None, point_tol: float = POINT_TOL,
+                    bvh_scale: Optional[float] = None) -> ImportResult:
         """Read ``path``, retarget it to our character, level its floor, fix its foot
         contacts, check its joint ranges and put it on the ground.
 
@@ -188,12 +191,14 @@ class Importer:
                 (default FR, FL, RR, RL; :func:`tools.motion_import.amp_hardware.relabel_legs`).
             point_tol: m, the largest root-frame point (toe) error accepted from a
                 joint-space source (:func:`tools.motion_import.joint_space.root_frame_point_error`).
+            bvh_scale: ``bvh`` only: m per file unit (default: inferred,
+                :func:`tools.motion_import.bvh.infer_scale`).
 
         Raises:
             MimicKitError: an unknown format, loop mode, levelling or contact-fix mode, any
                 reader / joint-map error, ``on`` levelling of a clip with too few stances,
                 ``on`` contact fixing without mink installed, (without ``clamp_joints``)
-                a hinge angle beyond its range, a ``leg_order`` for another format, or a
+                a hinge angle beyond its range, a ``leg_order`` or ``bvh_scale`` for another format, or a
                 toe error above ``point_tol`` (naming the leg order that fits, if one does).
         """
         fmt = fmt or detect_format(path)
@@ -209,7 +214,9 @@ class Importer:
                 "|".join(CONTACT_FIX_MODES), contact_fix_mode))
         if leg_order is not None and fmt != "amp_hardware":
             raise MimicKitError("{}: --leg_order is for format amp_hardware, not {}".format(path, fmt))
-        source = FORMATS[fmt](path, source_char)
+        if bvh_scale is not None and fmt != "bvh":
+            raise MimicKitError("{}: --bvh_scale is for format bvh, not {}".format(path, fmt))
+        source = FORMATS[fmt](path, source_char, **({"scale": bvh_scale} if bvh_scale is not None else {}))
         if source.joint_pos is not None:
             return self._import_joint_space(source, joint_map_file, loop_mode, ground_align, level_floor_mode,
                                             contact_fix_mode, clamp_joints, leg_order, point_tol)
