@@ -174,6 +174,11 @@ class KinCharModel:
         """Dofs below the root (one per hinge)."""
         return len(self.dof_names)
 
+    @property
+    def dof_axis(self) -> Tensor:
+        """``[num_dofs, 3]`` each hinge's unit axis in its body's frame."""
+        return self._dof_axis
+
     def get_body_id(self, name: str) -> int:
         """Index of body ``name``; MimicKitError naming the known bodies if it is missing."""
         if name not in self.body_names:

@@ -7,6 +7,11 @@ the body to its first mapped child) onto the source's rest bone along the shorte
 (a leaf body uses its parent's turn). For skeletons with the same rest pose (DeepMimic
 humanoid3d, amp_humanoid, ours) ``C`` is the identity and each local rotation is copied
 as is; for MimicKit's T-pose arms it is the 90 deg turn between hanging and raised arms.
+A hinge of ours between a 3-dof parent and a mapped child (an elbow, a knee) is placed by the
+source's bone directions instead (:func:`hinge_in_bend_plane`): the parent is twisted about its
+bone so that the hinge axis is normal to the source's bend plane, and the hinge angle is the
+bend. Sources whose elbows turn about other axes too (BVH captures) then keep their forearm
+directions, where taking the rotation's twist about our axis would drop part of the bend.
 Our local rotations then give the joint dofs through
 :meth:`KinCharModel.joint_rot_to_joint_dof` (exp map for 3-dof joints, the twist about the
 hinge axis for 1-dof joints) and the root rotation its exp map.
@@ -33,6 +38,8 @@ from tools.motion_import.source import SourceMotion, SourceSkeleton
 # A 1-dof (0-dof) joint whose source rotation leaves its axis (the identity) by more
 # than this gets a note.
 OFF_AXIS_NOTE_DEG = 5.0
+# rad: below this bend, a hinge's bend plane is ill-defined and its parent's twist fades out.
+BEND_PLANE_FULL = math.radians(15.0)
 # Leg-length ratios this close to 1 leave the root translation unscaled.
 SAME_SCALE_TOL = 1e-4
 
@@ -118,6 +125,73 @@ def shortest_arc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch_util.quat_from_axis_angle(cross / sin, torch.tensor(math.atan2(sin, cos), dtype=a.dtype))
 
 
+def source_positions(skeleton: SourceSkeleton, src_world: torch.Tensor) -> torch.Tensor:
+    """Source joint positions ``[T, B, 3]`` (m) relative to the root, from world rotations ``[T, B, 4]``."""
+    local_pos = torch.as_tensor(skeleton.local_pos, dtype=src_world.dtype)
+    out = [torch.zeros(src_world.shape[0], 3, dtype=src_world.dtype)]
+    for b in range(1, skeleton.num_bodies):
+        p = int(skeleton.parent_indices[b])
+        out.append(out[p] + torch_util.quat_rotate(src_world[:, p], local_pos[b].expand_as(out[p])))
+    return torch.stack(out, dim=1)
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a * b).sum(-1)
+
+
+def hinge_in_bend_plane(parent_world: torch.Tensor, rest_rot: torch.Tensor, axis: torch.Tensor, bone: torch.Tensor,
+                        child_offset: torch.Tensor, target: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Twist a hinge's parent about its bone and bend the hinge so the child points along ``target``.
+
+    The twist ``phi`` about the parent's bone direction ``d`` solves
+    ``a(phi) . t = a . u`` (``a`` the hinge axis, ``u`` the child direction at angle 0, ``t``
+    the target, all unit, world): then turning ``u`` about ``a(phi)`` reaches ``t``. Of its two
+    solutions the smaller twist is taken (the other turns the limb over and bends the hinge the
+    other way; a bend beyond the hinge's range is left to the range check); it fades to no twist
+    as the bend (``t``'s angle from ``d``) drops below :data:`BEND_PLANE_FULL`. The hinge angle is
+    ``t``'s angle about ``a(phi)`` from ``u``.
+
+    Args:
+        parent_world: ``[T, 4]`` the parent's world rotations.
+        rest_rot: ``[4]`` the hinge body's rest rotation in the parent's frame.
+        axis: ``[3]`` the hinge axis in the hinge body's frame.
+        bone: ``[3]`` the hinge body's offset in the parent's frame (m).
+        child_offset: ``[3]`` the child's offset in the hinge body's frame (m).
+        target: ``[T, 3]`` world direction from the hinge to the child in the source.
+
+    Returns:
+        ``(parent_world [T, 4], hinge_world [T, 4])``: the twisted parent and the hinge body's
+        world rotations.
+    """
+    num = parent_world.shape[0]
+    q0 = torch_util.quat_mul(parent_world, rest_rot.expand(num, 4))
+    d = _unit(torch_util.quat_rotate(parent_world, bone.expand(num, 3)))
+    a = _unit(torch_util.quat_rotate(q0, axis.expand(num, 3)))
+    u = _unit(torch_util.quat_rotate(q0, child_offset.expand(num, 3)))
+    t = _unit(target)
+    along = _dot(a, d)[:, None] * d
+    c_const, c_cos, c_sin = _dot(along, t), _dot(a - along, t), _dot(torch.linalg.cross(d, a), t)
+    amp = torch.sqrt(c_cos ** 2 + c_sin ** 2)
+    base = torch.atan2(c_sin, c_cos)
+    half = torch.acos(((_dot(a, u) - c_const) / amp.clamp_min(1e-12)).clamp(-1.0, 1.0))
+
+    phi_1, phi_2 = (torch.remainder(phi + math.pi, 2.0 * math.pi) - math.pi for phi in (base + half, base - half))
+    phi = torch.where(phi_1.abs() <= phi_2.abs(), phi_1, phi_2)
+    bend = torch.acos(_dot(d, t).clamp(-1.0, 1.0))
+    twist = torch_util.quat_from_axis_angle(d, phi * (bend / BEND_PLANE_FULL).clamp(max=1.0))
+    a_phi, u_phi = torch_util.quat_rotate(twist, a), torch_util.quat_rotate(twist, u)
+    u_p, t_p = u_phi - _dot(a_phi, u_phi)[:, None] * a_phi, t - _dot(a_phi, t)[:, None] * a_phi
+    angle = torch.atan2(_dot(a_phi, torch.linalg.cross(u_p, t_p)), _dot(u_p, t_p))
+    parent_world = torch_util.quat_mul(twist, parent_world)
+    hinge = torch_util.quat_from_axis_angle(axis.expand(num, 3), angle)
+    hinge_world = torch_util.quat_mul(torch_util.quat_mul(parent_world, rest_rot.expand(num, 4)), hinge)
+    return parent_world, hinge_world
+
+
 def _children(parents: List[int], b: int) -> List[int]:
     return [c for c in range(len(parents)) if parents[c] == b]
 
@@ -181,6 +255,7 @@ def retarget(source: SourceMotion, char: KinCharModel, ours_to_src: Dict[int, in
     parents = char.parent_indices.tolist()
 
     src_world = world_rotations(skel, torch.as_tensor(source.local_rot, dtype=f64))
+    src_joint_pos = source_positions(skel, src_world)
     num_frames = src_world.shape[0]
     align = [torch_util.quat_identity((), dtype=f64)]  # world-frame rest alignment per body of ours
     world = [None] * char.num_bodies
@@ -199,6 +274,14 @@ def retarget(source: SourceMotion, char: KinCharModel, ours_to_src: Dict[int, in
             corr = torch_util.quat_mul(torch_util.quat_conjugate(src_rest[s]),
                                        torch_util.quat_mul(align[b], our_rest[b]))
             world[b] = torch_util.quat_mul(src_world[:, s], corr.expand(num_frames, 4))
+            p = parents[b]
+            child = next((c for c in _children(parents, b) if c in ours_to_src), None)
+            if child is not None and p in ours_to_src and int(char.joint_num_dofs[b - 1]) == 1 \
+                    and int(char.joint_num_dofs[p - 1]) == 3:
+                dof = int(char.joint_dof_offsets[b - 1])
+                world[p], world[b] = hinge_in_bend_plane(
+                    world[p], our_local_rest[b], char.dof_axis[dof].double(), char.body_local_pos[b].double(),
+                    char.body_local_pos[child].double(), src_joint_pos[:, ours_to_src[child]] - src_joint_pos[:, s])
         else:
             world[b] = torch_util.quat_mul(world[parents[b]], our_local_rest[b].expand(num_frames, 4))
     joint_rot = torch.stack([
