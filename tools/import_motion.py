@@ -11,7 +11,7 @@ read with a restricted unpickler that admits only numpy arrays and plain contain
         ../shared/data/deepmimic/motions/humanoid3d_walk.txt
     python tools/import_motion.py --out_dir /tmp/clips ../shared/data/deepmimic/motions/*.txt
     python tools/import_motion.py --char data/assets/quadruped/quadruped.xml --out_dir /tmp/clips \\
-        ../shared/data/amp_for_hardware/mocap_motions/*.txt
+        --dataset /tmp/clips/dataset.yaml ../shared/data/amp_for_hardware/mocap_motions/*.txt
     python tools/import_motion.py --out /tmp/131_01.npz --clamp_joints ../shared/data/bvh_cmu/131_01.bvh
 
 Each clip is retargeted by joint name (see tools/motion_import/retarget.py), its root
@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tqdm import tqdm  # noqa: E402
 
+from mimickit.anim.motion_lib import save_dataset  # noqa: E402
 from mimickit.util.errors import MimicKitError  # noqa: E402
 from tools.cli import clip_outputs  # noqa: E402
 from tools.motion_import import FORMATS, Importer  # noqa: E402
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--char", default=DEFAULT_CHAR, help="our character's MJCF (default: %(default)s)")
     p.add_argument("--out", default=None, help="output clip (.npz) for a single input")
     p.add_argument("--out_dir", default=None, help="output folder, one <input name>.npz per input")
+    p.add_argument("--dataset", default=None, metavar="YAML",
+                   help="also write a dataset YAML listing the clips written, with their weights (an "
+                        "AMP_for_hardware file's MotionWeight, else 1), for --motion_file")
     p.add_argument("--loop", choices=("wrap", "clamp"), default=None,
                    help="loop mode of the clip (default: the source's; clamp when it has none)")
     p.add_argument("--source_char", default=None,
@@ -99,6 +103,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("error: {}".format(e), file=sys.stderr)
         return 2
     failed = 0
+    written, weights = [], []
     many = len(args.inputs) > 1
     for src, out in tqdm(list(zip(args.inputs, outputs)), desc="importing", unit="clip", disable=not many):
         try:
@@ -113,6 +118,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             tqdm.write("error: {}".format(e), file=sys.stderr)
             continue
         tqdm.write(result.summary(out))
+        written.append(out)
+        weights.append(float(result.motion.extras.get("motion_weight", 1.0)))
+    if args.dataset and written:
+        save_dataset(args.dataset, written, weights, "# written by tools/import_motion.py; clip paths relative to the "
+                     "directory it ran in\n")
+        print("{}: {} clips".format(args.dataset, len(written)))
     return 2 if failed else 0
 
 

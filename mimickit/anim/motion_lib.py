@@ -37,6 +37,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
+import yaml
 from torch import Tensor
 
 from mimickit.anim.kin_char_model import KinCharModel
@@ -92,6 +93,28 @@ def load_dataset(path: str) -> Tuple[List[str], List[float]]:
         files.append(_resolve_clip_path(entry.file, path, i))
         weights.append(entry.weight)
     return files, weights
+
+
+def save_dataset(path: str, files: List[str], weights: List[float], header: str = "") -> None:
+    """Write a dataset YAML listing ``files`` (as given) with ``weights``, atomically.
+
+    ``header`` (comment lines, each starting with ``#``) comes first; :func:`load_dataset`
+    reads the file back.
+
+    Raises:
+        MimicKitError: ``files`` and ``weights`` of different lengths, or a weight <= 0.
+    """
+    if len(files) != len(weights):
+        raise MimicKitError("{}: {} clips but {} weights".format(path, len(files), len(weights)))
+    entries = [DatasetEntry(f, float(w)) for f, w in zip(files, weights)]
+    for i, entry in enumerate(entries):
+        entry.validate("{}: motions[{}]".format(path, i))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    body = yaml.safe_dump({"motions": [dataclasses.asdict(e) for e in entries]}, sort_keys=False)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(header + body)
+    os.replace(tmp, path)
 
 
 def _resolve_clip_path(file: str, dataset_path: str, index: int) -> str:

@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.anim.motion import Motion
-from mimickit.anim.motion_lib import LOOP_CLAMP, LOOP_WRAP, MotionLib
+from mimickit.anim.motion_lib import LOOP_CLAMP, LOOP_WRAP, MotionLib, load_dataset, save_dataset
 from mimickit.util import torch_util as tu
 from mimickit.util.errors import MimicKitError
 
@@ -398,3 +398,17 @@ def test_body_frame_lookup_matches_fk_of_the_interpolated_pose_across_wrap_cycle
     torch.testing.assert_close(body_pos[at_frames].double(), ref_pos[at_frames], atol=1e-5, rtol=0)
     assert (body_pos.double() - ref_pos).norm(dim=-1).max() < 5e-3
     assert tu.quat_diff_angle(body_rot.double(), ref_rot).max() < 0.02
+
+
+def test_save_dataset_round_trips_through_load_dataset_and_refuses_bad_weights(tmp_path):
+    clip = tmp_path / "a.npz"
+    clip.write_bytes(b"")
+    path = str(tmp_path / "sub" / "ds.yaml")
+    save_dataset(path, [str(clip), str(clip)], [2.0, 0.25], "# two entries\n")
+    assert load_dataset(path) == ([str(clip), str(clip)], [2.0, 0.25])
+    assert open(path).readline() == "# two entries\n"
+    with pytest.raises(MimicKitError, match=r"motions\[1\]: weight must be > 0, got 0.0"):
+        save_dataset(path, [str(clip), str(clip)], [1.0, 0.0])
+    with pytest.raises(MimicKitError, match="2 clips but 1 weights"):
+        save_dataset(path, [str(clip), str(clip)], [1.0])
+    assert load_dataset(path)[1] == [2.0, 0.25]  # the refused writes left the file as it was

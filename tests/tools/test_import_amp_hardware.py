@@ -161,6 +161,22 @@ def test_command_line_reports_the_toe_error(tmp_path, capsys):
     assert (tmp_path / "c.npz").is_file()
 
 
+def test_command_line_writes_a_dataset_with_the_files_motion_weights(tmp_path, capsys, monkeypatch):
+    """--dataset lists the clips written (paths as given, here relative to the cwd) with each
+    file's MotionWeight; a clip that fails is left out."""
+    from mimickit.anim.motion_lib import load_dataset
+    monkeypatch.chdir(tmp_path)
+    heavy = write_clip(tmp_path / "heavy.txt", synthetic_frames(), MotionWeight=3.0)
+    light = write_clip(tmp_path / "light.txt", synthetic_frames(), MotionWeight=0.5)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("{not json")
+    rc = import_main(["--char", QUADRUPED, "--out_dir", "clips", "--dataset", "clips/dataset.yaml", heavy, str(bad),
+                      light])
+    assert rc == 2 and "clips/dataset.yaml: 2 clips" in capsys.readouterr().out
+    files, weights = load_dataset("clips/dataset.yaml")
+    assert files == ["clips/heavy.npz", "clips/light.npz"] and weights == [3.0, 0.5]
+
+
 def mujoco_toes_in_trunk_frame(frames, dof_names):
     """Foot origins relative to the trunk, in the trunk frame ``[T, 4 (FR, FL, RR, RL), 3]``, by
     MuJoCo on quadruped.xml with the imported frames as qpos."""
