@@ -260,10 +260,10 @@ def retarget(source: SourceMotion, char: KinCharModel, ours_to_src: Dict[int, in
     align = [torch_util.quat_identity((), dtype=f64)]  # world-frame rest alignment per body of ours
     world = [None] * char.num_bodies
     for b in range(char.num_bodies):
+        child = next((c for c in _children(parents, b) if c in ours_to_src), None)
         if b > 0:
             align.append(align[parents[b]])
             if b in ours_to_src:
-                child = next((c for c in _children(parents, b) if c in ours_to_src), None)
                 if child is not None:
                     d_src = src_pos[ours_to_src[child]] - src_pos[ours_to_src[b]]
                     d_our = our_pos[child] - our_pos[b]
@@ -275,7 +275,6 @@ def retarget(source: SourceMotion, char: KinCharModel, ours_to_src: Dict[int, in
                                        torch_util.quat_mul(align[b], our_rest[b]))
             world[b] = torch_util.quat_mul(src_world[:, s], corr.expand(num_frames, 4))
             p = parents[b]
-            child = next((c for c in _children(parents, b) if c in ours_to_src), None)
             if child is not None and p in ours_to_src and int(char.joint_num_dofs[b - 1]) == 1 \
                     and int(char.joint_num_dofs[p - 1]) == 3:
                 dof = int(char.joint_dof_offsets[b - 1])
