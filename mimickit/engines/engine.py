@@ -108,6 +108,30 @@ def _key_line(path: str, key: str) -> int:
     return 1
 
 
+@dataclasses.dataclass
+class JointDynamics:
+    """Per-dof joint and motor properties that replace a character file's (:meth:`Engine.set_joint_dynamics`).
+
+    Each is ``[num_dofs]`` float64, in :meth:`Engine.get_dof_names` order; NaN keeps the file's value.
+
+    armature: kg·m², the motor's reflected rotor inertia added to the joint's.
+    friction: N·m, the joint's dry (Coulomb) friction (MuJoCo's ``frictionloss``).
+    max_speed: rad/s, the motor's no-load speed: the torque it can give at joint speed ``w`` is
+        the line of a DC motor at its voltage limit, ``tau_max (1 - w / max_speed)`` in the direction
+        of motion and ``tau_max (1 + |w| / max_speed)`` against it (a back-driven motor brakes harder),
+        ``tau_max`` the torque limit (the stall torque, :meth:`Engine.get_torque_limits`); inf: no limit.
+    """
+
+    armature: np.ndarray
+    friction: np.ndarray
+    max_speed: np.ndarray
+
+    def speed_damping(self, torque_limits: np.ndarray) -> np.ndarray:
+        """``[num_dofs]`` N·m·s/rad, the slope ``tau_max / max_speed`` of the torque-speed line (0 without one)."""
+        limited = np.isfinite(self.max_speed)
+        return np.where(limited, torque_limits / np.where(limited, self.max_speed, 1.0), 0.0)
+
+
 # A lookup imports only the named engine's module (mimickit.util.registry): listing Isaac Gym or MuJoCo
 # Warp costs nothing where they are not installed.
 ENGINES = Registry("engine", "engine_name", {"mujoco": "mimickit.engines.mujoco_engine",
@@ -227,6 +251,21 @@ class Engine(abc.ABC):
         """Set the PD gains ``kp``, ``kd`` ``[num_dofs]`` of the character in every env."""
 
     # ------------------------------------------------------------------ simulation
+    def set_joint_dynamics(self, char_id: int, dynamics: JointDynamics) -> None:
+        """Give the character's dofs the armature, friction and torque-speed limit of ``dynamics``.
+
+        Call between :meth:`add_character` and :meth:`initialize`; every env gets them. Below
+        the torque-speed line the actuators follow their PD law (or torque command) unchanged.
+
+        Raises:
+            MimicKitError: the engine cannot set them; a ``max_speed`` on a dof without a torque limit.
+            RuntimeError: after :meth:`initialize`.
+            ValueError: a reference character, wrong shapes or a ``max_speed`` that is not > 0.
+        """
+        raise MimicKitError("engine '{}' cannot set joint armature, friction or torque-speed limits (the env YAML's "
+                            "'actuators' block): use the mujoco or mujoco_warp engine, or leave the block out".format(
+                                self._config.engine_name))
+
     @abc.abstractmethod
     def set_cmd(self, char_id: int, cmd: Tensor) -> None:
         """Command ``[num_envs, num_dofs]`` applied from the next :meth:`step` on.

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from mimickit.engines.engine import register_engine
-from mimickit.engines.mujoco_scene import IndexLike, MujocoSceneConfig, MujocoSceneEngine
+from mimickit.engines.mujoco_scene import IndexLike, MujocoSceneConfig, MujocoSceneEngine, velocity_bias
 from mimickit.util import torch_util
 from mimickit.util.errors import MimicKitError
 
@@ -162,7 +162,7 @@ class MujocoEngine(MujocoSceneEngine):
             kp, kd = scales[2, ids] * scales[0, ids] * kp, scales[2, ids] * scales[1, ids] * kd
         self._gainprm[rows, char.actuator_ids, 0] = kp
         self._biasprm[rows, char.actuator_ids, 1] = -kp
-        self._biasprm[rows, char.actuator_ids, 2] = -kd
+        self._biasprm[rows, char.actuator_ids, 2] = velocity_bias(kd, char.speed_damping)
 
     # ================================================================= per-env physics
     def set_actuator_scales(self, char_id: int, env_ids: Tensor, kp_scale: Tensor, kd_scale: Tensor,

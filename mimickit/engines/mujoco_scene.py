@@ -5,7 +5,11 @@ a ground plane (geom ``ground``, the plane z = 0), a light and a sky, then each 
 file attached under the name prefix ``"<name>/"``. Options: ``implicitfast`` integrator
 (stable at stiff PD gains and damping), timestep ``1 / sim_freq``. ``pos`` control mode
 uses the file's position actuators (ctrl = PD target, rad); ``torque`` mode turns them into
-motors (ctrl = torque, N·m, clipped to the actuator's forcerange). A reference character
+motors (ctrl = torque, N·m, clipped to the actuator's forcerange). Joint dynamics
+(:meth:`Engine.set_joint_dynamics`) set the joints' ``armature`` and ``frictionloss``; a
+torque-speed line of slope ``b = tau_max / max_speed`` is the actuator's force
+``clip(PD + b qdot, +-tau_max)`` plus a joint damping ``b``: below the clip the two ``b`` terms
+cancel, at the clip the torque is ``+-tau_max - b qdot``, the line. A reference character
 has no actuators, no collisions (contype = conaffinity = 0), no joint limits and gravity
 compensation on every body; it is drawn semi-transparent blue.
 
@@ -54,7 +58,7 @@ from mimickit.engines.character import (
     fit_collision_meshes,
     load_character,
 )
-from mimickit.engines.engine import Engine, EngineConfig
+from mimickit.engines.engine import Engine, EngineConfig, JointDynamics
 from mimickit.util.errors import MimicKitError
 
 GROUND_NAME = "ground"
@@ -139,6 +143,8 @@ class Character(CharacterFile):
     dof_qvel: Optional[IndexLike] = None
     actuators: Optional[IndexLike] = None  # actuator (= ctrl column) of each dof
     actuator_ids: Optional[np.ndarray] = None
+    dynamics: Optional[JointDynamics] = None  # set_joint_dynamics(), applied when the scene is compiled
+    speed_damping: Optional[np.ndarray] = None  # [num_dofs] N·m·s/rad, b of the torque-speed line (0: none)
     # getter name -> (columns of the readback row [qpos, qvel, sensordata], shape after num_envs)
     readback: Dict[str, Tuple[IndexLike, Tuple[int, ...]]] = dataclasses.field(default_factory=dict)
 
@@ -188,7 +194,8 @@ def prepare_character_spec(char: Character, control_mode: str) -> mujoco.MjSpec:
             body.gravcomp = 1.0
         for joint in spec.joints:
             joint.limited = mujoco.mjtLimited.mjLIMITED_FALSE
-    elif control_mode == "torque":
+        return spec
+    if control_mode == "torque":
         limit_of_joint = dict(zip(char.dof_names, char.torque_limits))  # for motors limited by their joint alone
         for actuator in spec.actuators:
             limit = float(limit_of_joint[actuator.target])
@@ -198,7 +205,51 @@ def prepare_character_spec(char: Character, control_mode: str) -> mujoco.MjSpec:
             actuator.inheritrange = 0.0
             actuator.ctrlrange = force_range
             actuator.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+    if char.dynamics is not None:
+        apply_joint_dynamics(spec, char, control_mode)
     return spec
+
+
+def velocity_bias(kd, speed_damping):
+    """A position actuator's ``biasprm[2]`` for PD damping ``kd``: ``-kd``, plus ``b`` of a torque-speed line.
+
+    ``kd`` ``[..., num_dofs]`` (numpy or torch), ``speed_damping`` ``[num_dofs]`` numpy or None.
+    """
+    if speed_damping is None:
+        return -kd
+    return speed_damping - kd if isinstance(kd, np.ndarray) else kd.new_tensor(speed_damping) - kd
+
+
+def apply_joint_dynamics(spec: mujoco.MjSpec, char: Character, control_mode: str) -> None:
+    """Put ``char.dynamics`` (armature, friction, torque-speed line) into the character's spec.
+
+    The torque-speed line (module docstring) adds ``b`` to each joint's damping; a torque-mode
+    motor gets an affine bias and a forcerange of its torque limit. The actuators' ``b`` goes
+    into the compiled model (:func:`locate_character`): in a spec, a positive velocity bias of a
+    position actuator would be read as a damping ratio.
+    """
+    dynamics = char.dynamics
+    assert dynamics is not None and char.speed_damping is not None
+    index = {name: i for i, name in enumerate(char.dof_names)}
+    for joint in spec.joints:
+        i = index.get(joint.name)
+        if i is None:
+            continue
+        if np.isfinite(dynamics.armature[i]):
+            joint.armature = float(dynamics.armature[i])
+        if np.isfinite(dynamics.friction[i]):
+            joint.frictionloss = float(dynamics.friction[i])
+        damping = np.array(joint.damping)
+        damping[0] += char.speed_damping[i]
+        joint.damping = damping
+    if control_mode == "torque":
+        for actuator in spec.actuators:
+            i = index[actuator.target]
+            if char.speed_damping[i] > 0:
+                limit = float(char.torque_limits[i])
+                actuator.biastype = mujoco.mjtBias.mjBIAS_AFFINE  # its b, set in the compiled model
+                actuator.forcerange = [-limit, limit]
+                actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
 
 
 # ===================================================================== scene
@@ -259,7 +310,7 @@ def add_sensors(spec: mujoco.MjSpec, char: Character) -> None:
 
 
 def locate_character(model: mujoco.MjModel, char: Character) -> None:
-    """Find the character's joints, actuators and sensor blocks in the compiled model."""
+    """Find the character's joints, actuators and sensor blocks in the compiled model; add its actuators' ``b``."""
     prefix = char.name + "/"
     char.body_ids = np.array([model.body(prefix + b).id for b in char.body_names], dtype=np.int64)
     char.root_body_id = int(char.body_ids[0])
@@ -289,6 +340,8 @@ def locate_character(model: mujoco.MjModel, char: Character) -> None:
 
     def cols(start: int, count: int) -> slice:
         return slice(start, start + count)
+    if char.speed_damping is not None:
+        model.actuator_biasprm[char.actuator_ids, 2] += char.speed_damping
     char.readback = {
         "root_pos": (cols(char.root_qpos, 3), ()),
         "root_rot": (cols(sensor_cols["rot"], 4), ()),
@@ -346,6 +399,28 @@ class MujocoSceneEngine(CharacterTable, Engine):
         self._chars.append(Character(spec=spec, **read.file_fields()))
         return len(self._chars) - 1
 
+    def set_joint_dynamics(self, char_id: int, dynamics: JointDynamics) -> None:
+        """As :meth:`Engine.set_joint_dynamics`: kept with the character, put in the scene by :meth:`initialize`."""
+        char = self._sim_char(char_id)
+        if self._model is not None:
+            raise RuntimeError("set_joint_dynamics: call before initialize()")
+        num_dofs = len(char.dof_names)
+        arrays = [np.asarray(a, dtype=np.float64) for a in (dynamics.armature, dynamics.friction, dynamics.max_speed)]
+        if any(a.shape != (num_dofs,) for a in arrays):
+            raise ValueError("set_joint_dynamics: expected arrays of shape [{}], got {}".format(
+                num_dofs, [list(a.shape) for a in arrays]))
+        limited = np.isfinite(arrays[2])
+        if not (arrays[2][~np.isnan(arrays[2])] > 0).all():
+            raise ValueError("set_joint_dynamics: max_speed must be > 0 rad/s, got {}".format(arrays[2]))
+        unlimited = [name for name, lim, tau in zip(char.dof_names, limited, char.torque_limits)
+                     if lim and not np.isfinite(tau)]
+        if unlimited:
+            raise MimicKitError("{}: joint(s) {} have no torque limit (actuator forcerange or joint actuatorfrcrange), "
+                                "which a max_speed (torque-speed line) starts from".format(
+                                    char.asset_file, ", ".join(unlimited)))
+        char.dynamics = JointDynamics(*arrays)
+        char.speed_damping = char.dynamics.speed_damping(char.torque_limits)
+
     def _compile_scene(self) -> mujoco.MjModel:
         """Compile the scene of the added characters into :attr:`model` and locate them in it.
 
@@ -395,7 +470,7 @@ class MujocoSceneEngine(CharacterTable, Engine):
         if self.control_mode == "pos":
             self._model.actuator_gainprm[char.actuator_ids, 0] = kp_np
             self._model.actuator_biasprm[char.actuator_ids, 1] = -kp_np
-            self._model.actuator_biasprm[char.actuator_ids, 2] = -kd_np
+            self._model.actuator_biasprm[char.actuator_ids, 2] = velocity_bias(kd_np, char.speed_damping)
         return char, kp_np, kd_np
 
     # ================================================================= getters
@@ -455,7 +530,11 @@ class MujocoSceneEngine(CharacterTable, Engine):
         return self._read(char_id, "dof_vel")
 
     def get_dof_forces(self, char_id: int) -> Tensor:
-        """Actuator torques ``[num_envs, num_dofs]`` (N·m) of the last substep: ``jointactuatorfrc`` sensors."""
+        """Actuator torques ``[num_envs, num_dofs]`` (N·m) of the last substep: ``jointactuatorfrc`` sensors.
+
+        With a torque-speed line (:meth:`set_joint_dynamics`) the motor's net torque is this
+        minus ``b qdot`` (the line's joint damping, module docstring).
+        """
         return self._read(char_id, "dof_forces")
 
     def get_body_pos(self, char_id: int) -> Tensor:

@@ -73,7 +73,14 @@ import torch
 from torch import Tensor
 
 from mimickit.engines.engine import register_engine
-from mimickit.engines.mujoco_scene import GROUND_NAME, IndexLike, MujocoSceneConfig, MujocoSceneEngine, index_array
+from mimickit.engines.mujoco_scene import (
+    GROUND_NAME,
+    IndexLike,
+    MujocoSceneConfig,
+    MujocoSceneEngine,
+    index_array,
+    velocity_bias,
+)
 from mimickit.util import torch_util
 from mimickit.util.errors import MimicKitError
 
@@ -436,7 +443,7 @@ class MujocoWarpEngine(MujocoSceneEngine):
             kp, kd = scales[2, ids] * scales[0, ids] * kp, scales[2, ids] * scales[1, ids] * kd
         self._gainprm[rows, acts, 0] = kp
         self._biasprm[rows, acts, 1] = -kp
-        self._biasprm[rows, acts, 2] = -kd
+        self._biasprm[rows, acts, 2] = velocity_bias(kd, char.speed_damping)
 
     # ================================================================= per-env physics
     def set_actuator_scales(self, char_id: int, env_ids: Tensor, kp_scale: Tensor, kd_scale: Tensor,

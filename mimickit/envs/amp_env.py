@@ -35,6 +35,7 @@ from torch import Tensor
 
 from mimickit.anim.motion_lib import MotionLib
 from mimickit.envs import amp_obs, char_obs
+from mimickit.envs.actuators import ActuatorConfig
 from mimickit.envs.base_env import BoxSpace, DoneFlags, ObsSlice
 from mimickit.envs.char_env import CharEnv
 from mimickit.envs.domain_rand import DomainRandConfig
@@ -60,6 +61,8 @@ class AMPEnvConfig:
         global_obs: policy observation in the world frame instead of the heading frame.
         task: ``{task_name: ..., ...}`` (:mod:`mimickit.envs.tasks`); null: no task.
         domain_rand: domain randomisation (:mod:`mimickit.envs.domain_rand`); null: none.
+        actuators: joint armature, friction and torque-speed limits by joint-name pattern
+            (:mod:`mimickit.envs.actuators`); empty: the character file's.
         actor_obs: the actor's observation (:class:`mimickit.envs.char_env.CharEnv`):
             ``deployable`` (the robot's measurable terms and the task's goal, for a task a
             robot can be given: :attr:`mimickit.envs.tasks.Task.DEPLOYABLE`) or a list of term
@@ -77,6 +80,7 @@ class AMPEnvConfig:
     global_obs: bool = False
     task: Optional[Dict[str, Any]] = None
     domain_rand: Optional[DomainRandConfig] = None
+    actuators: Dict[str, ActuatorConfig] = dataclasses.field(default_factory=dict)
     actor_obs: Union[str, List[str], None] = None
 
     def validate(self, source: str) -> None:
@@ -111,7 +115,7 @@ class AMPEnv(CharEnv):
         self.cfg = cfg = from_dict(AMPEnvConfig, config, config_file)
         super().__init__(cfg.char_file, engine_config_file, num_envs, device, visualize, video_file,
                          episode_length=cfg.episode_length, domain_rand=cfg.domain_rand, config_file=config_file,
-                         actor_obs=cfg.actor_obs)
+                         actor_obs=cfg.actor_obs, actuators=cfg.actuators)
         kin = self.kin_char_model
         self.motion_lib = MotionLib(cfg.motion_file, kin, device)
         self._key_ids = self.body_ids(cfg.key_bodies, "key_bodies", config_file)

@@ -41,6 +41,7 @@ from mimickit.anim.kin_char_model import KinCharModel
 from mimickit.anim.motion_lib import MotionLib
 from mimickit.engines.engine_builder import build_engine
 from mimickit.envs import char_obs
+from mimickit.envs.actuators import ActuatorConfig, joint_dynamics
 from mimickit.envs.base_env import BaseEnv, BoxSpace, DoneFlags, ObsSlice
 from mimickit.envs.char_state import CharState
 from mimickit.envs.domain_rand import DomainRand, DomainRandConfig
@@ -60,7 +61,9 @@ class CharEnv(BaseEnv):
         show_reference: add a display-only reference character (only when
             visualizing or recording).
         domain_rand: the env YAML's ``domain_rand`` block; None: no randomisation.
-        config_file: the env YAML, named in errors about ``domain_rand`` and ``actor_obs``.
+        config_file: the env YAML, named in errors about ``domain_rand``, ``actuators`` and ``actor_obs``.
+        actuators: the env YAML's ``actuators`` table (:mod:`mimickit.envs.actuators`); None or
+            empty: the character file's joints and motors.
         actor_obs: the env YAML's ``actor_obs``: ``deployable`` (the robot's terms and
             :meth:`_goal_obs_names`), a list of term names (of :data:`char_obs.ROBOT_OBS_TERMS`
             and :meth:`_obs_terms`), or None: the actor and the critic take :meth:`_obs_terms`.
@@ -79,12 +82,16 @@ class CharEnv(BaseEnv):
     def __init__(self, char_file: str, engine_config_file: str, num_envs: int, device: str,
                  visualize: bool, video_file: Optional[str], episode_length: float,
                  show_reference: bool = False, domain_rand: Optional[DomainRandConfig] = None,
-                 config_file: str = "", actor_obs: Union[str, List[str], None] = None):
+                 config_file: str = "", actor_obs: Union[str, List[str], None] = None,
+                 actuators: Optional[Dict[str, ActuatorConfig]] = None):
         super().__init__(num_envs, device)
         require_file(char_file, "character file (char_file)")
         self.kin_char_model = KinCharModel(char_file, device=device)
         self.engine = build_engine(engine_config_file, num_envs, device, visualize)
         self.char_id = self.engine.add_character(char_file, "char")
+        if actuators:
+            self.engine.set_joint_dynamics(self.char_id, joint_dynamics(
+                actuators, self.engine.get_dof_names(self.char_id), config_file))
         displayed = visualize or video_file is not None
         self.ref_char_id = (self.engine.add_character(char_file, "ref", is_reference=True)
                             if show_reference and displayed else None)
@@ -104,6 +111,20 @@ class CharEnv(BaseEnv):
         self._neutral_action = neutral if neutral is not None else torch.zeros(self.kin_char_model.num_dofs,
                                                                                device=device)
         self.prev_action = self._neutral_action.expand(num_envs, -1).clone()
+
+    def set_domain_rand(self, cfg: Optional[DomainRandConfig], source: str) -> None:
+        """Replace the env's randomisation by ``cfg`` (None: none) from the next reset on.
+
+        The physics the current randomisation changed is put back to nominal first, so ``cfg``
+        starts from the file's physics (robustness tests: ``--perturbations``). ``source``
+        names the perturbation in errors.
+
+        Raises:
+            MimicKitError: as the constructor's ``domain_rand``.
+        """
+        if self.domain_rand is not None:
+            self.domain_rand.restore()
+        self.domain_rand = DomainRand(cfg, self.engine, self.char_id, source) if cfg is not None else None
 
     # ----------------------------------------------------------------- episode loop
     @property

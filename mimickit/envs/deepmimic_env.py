@@ -17,6 +17,7 @@ from torch import Tensor
 
 from mimickit.anim.motion_lib import MotionLib
 from mimickit.envs import char_obs, deepmimic_rewards
+from mimickit.envs.actuators import ActuatorConfig
 from mimickit.envs.base_env import DoneFlags
 from mimickit.envs.char_env import CharEnv
 from mimickit.envs.domain_rand import DomainRandConfig
@@ -74,6 +75,8 @@ class DeepMimicEnvConfig:
         reward: the reward's weights and scales.
         ref_char_offset: m, world offset at which the reference character is shown.
         domain_rand: domain randomisation (:mod:`mimickit.envs.domain_rand`); null: none.
+        actuators: joint armature, friction and torque-speed limits by joint-name pattern
+            (:mod:`mimickit.envs.actuators`); empty: the character file's.
         actor_obs: the actor's observation (:class:`mimickit.envs.char_env.CharEnv`):
             ``deployable`` (the robot's measurable terms, the phase and the reference joint
             rotations ``target<k>_joint_rot``) or a list of term names; null: the whole observation.
@@ -94,6 +97,7 @@ class DeepMimicEnvConfig:
     reward: DeepMimicRewardConfig = dataclasses.field(default_factory=DeepMimicRewardConfig)
     ref_char_offset: List[float] = dataclasses.field(default_factory=lambda: [0.0, 1.5, 0.0])
     domain_rand: Optional[DomainRandConfig] = None
+    actuators: Dict[str, ActuatorConfig] = dataclasses.field(default_factory=dict)
     actor_obs: Union[str, List[str], None] = None
 
     def validate(self, source: str) -> None:
@@ -122,7 +126,7 @@ class DeepMimicEnv(CharEnv):
         self.cfg = cfg = from_dict(DeepMimicEnvConfig, config, config_file)
         super().__init__(cfg.char_file, engine_config_file, num_envs, device, visualize, video_file,
                          episode_length=cfg.episode_length, show_reference=True, domain_rand=cfg.domain_rand,
-                         config_file=config_file, actor_obs=cfg.actor_obs)
+                         config_file=config_file, actor_obs=cfg.actor_obs, actuators=cfg.actuators)
         kin = self.kin_char_model
         self.motion_lib = MotionLib(cfg.motion_file, kin, device)
         self._key_ids = self.body_ids(cfg.key_bodies, "key_bodies", config_file)
