@@ -20,7 +20,7 @@ import shutil
 import signal
 import threading
 import warnings
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from mimickit.util import distributed
 from mimickit.util.arg_parser import RunArgs, help_text, parse_args, to_arg_lines
@@ -28,6 +28,7 @@ from mimickit.util.atomic_file import atomic_write
 from mimickit.util.errors import MimicKitError
 
 if TYPE_CHECKING:
+    from mimickit.envs.base_env import BaseEnv
     from mimickit.learning.base_agent import BaseAgent
     from mimickit.learning.runner import Runner
 
@@ -194,6 +195,8 @@ def run(args: RunArgs, out_dir_given: bool = True) -> None:
         _require_file(model_file, "model_file", "a model saved by training")
     if args.latent_seed is not None and args.mode != "test":
         raise MimicKitError("--latent_seed: only for --mode test (training draws its latents at random)")
+    if args.perturbations is not None and args.mode != "test":
+        raise MimicKitError("--perturbations: only for --mode test")
     if args.mode == "export":
         if distributed.launched_by_torchrun():
             raise MimicKitError("--mode export: runs in one process (without torchrun or --num_workers)")
@@ -254,14 +257,32 @@ def run(args: RunArgs, out_dir_given: bool = True) -> None:
         elif args.mode == "export":
             _export(args, configs, runner, agent, model_file, out_dir)
         else:
-            if seed is not None:
-                _seed(seed)  # the episodes draw the same starts whatever building drew
-            stats = runner.test(num_episodes=args.test_episodes)
+            stats = _test(args, runner, env, seed)
             if main:
                 write_eval(stats, os.path.join(out_dir, "eval.json"))
     finally:
         env.close()
         distributed.teardown()
+
+
+def _test(args: RunArgs, runner: Runner, env: BaseEnv, seed: Optional[int]) -> Dict[str, Any]:
+    """The test statistics: of the env as configured, or ``{perturbation: statistics}`` with ``--perturbations``.
+
+    Each test starts from the same seed (when given), so every perturbation meets the same episode starts.
+
+    Raises:
+        MimicKitError: a bad perturbation file, or an env that cannot be randomised.
+    """
+    from mimickit.learning.evaluation import test_perturbations
+
+    def test() -> Dict[str, float]:
+        if seed is not None:
+            _seed(seed)  # the episodes draw the same starts whatever building drew
+        return runner.test(num_episodes=args.test_episodes)
+
+    if args.perturbations is None:
+        return test()
+    return test_perturbations(env, _require_file(args.perturbations, "perturbations", "a perturbation set YAML"), test)
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:

@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 from mimickit.envs.base_env import BaseEnv  # noqa: E402
 from mimickit.envs.env_builder import build_env  # noqa: E402
-from mimickit.learning.evaluation import run_test_episodes, write_eval  # noqa: E402
+from mimickit.learning.evaluation import run_test_episodes, test_perturbations, write_eval  # noqa: E402
 from mimickit.learning.export import CONFIG_FILES, SIDECAR_FILE, check_env_matches, file_sha256, load_sidecar  # noqa: E402
 from mimickit.util.errors import MimicKitError  # noqa: E402
 from tools.cli import run_tool  # noqa: E402
@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--motion_file", help="replace the env config's motion_file (default: the export's)")
     p.add_argument("--char_file", help="replace the env config's char_file, e.g. the vendor's robot file "
                                        "(default: the export's)")
+    p.add_argument("--perturbations", help="a perturbation set (YAML of named domain_rand blocks, e.g. "
+                   "data/perturbations/quadruped.yaml): the episodes under each, all in eval.json")
     p.add_argument("--device", default="cpu", help="torch device of the environment (default cpu)")
     p.add_argument("--visualize", action="store_true", help="open a viewer window")
     return p
@@ -135,8 +137,12 @@ class OnnxPolicy:
 def run_sim2sim(policy_file: str, sidecar_file: Optional[str] = None, num_envs: int = 1, test_episodes: int = 10,
                 rand_seed: Optional[int] = None, env_config: Optional[str] = None,
                 engine_config: Optional[str] = None, motion_file: Optional[str] = None, device: str = "cpu",
-                visualize: bool = False, char_file: Optional[str] = None) -> Dict[str, float]:
+                visualize: bool = False, char_file: Optional[str] = None,
+                perturbations: Optional[str] = None) -> Dict[str, Any]:
     """Run ``test_episodes`` episodes of the ONNX policy; return the ``eval.json`` statistics.
+
+    With ``perturbations`` (a perturbation set YAML), ``{name: statistics}`` of the episodes
+    under each (:func:`mimickit.learning.evaluation.test_perturbations`), each from ``rand_seed``.
 
     Raises:
         MimicKitError: on a missing or foreign file, a config changed since the export,
@@ -157,7 +163,11 @@ def run_sim2sim(policy_file: str, sidecar_file: Optional[str] = None, num_envs: 
                              char_file=char_file)
     try:
         check_env_matches(sidecar, env, sidecar_file)
-        return run_test_episodes(env, policy.act, test_episodes, seed=rand_seed, on_reset=policy.on_reset)
+
+        def test() -> Dict[str, float]:
+            return run_test_episodes(env, policy.act, test_episodes, seed=rand_seed, on_reset=policy.on_reset)
+
+        return test() if perturbations is None else test_perturbations(env, perturbations, test)
     finally:
         env.close()
 
@@ -174,7 +184,7 @@ def _sim2sim_to_eval(args: argparse.Namespace) -> None:
         raise MimicKitError("--num_envs and --test_episodes must be >= 1")
     stats = run_sim2sim(args.policy, args.sidecar, args.num_envs, args.test_episodes, args.rand_seed,
                         args.env_config, args.engine_config, args.motion_file, args.device, args.visualize,
-                        args.char_file)
+                        args.char_file, args.perturbations)
     out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.policy))
     os.makedirs(out_dir, exist_ok=True)
     write_eval(stats, os.path.join(out_dir, "eval.json"))

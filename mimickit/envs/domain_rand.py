@@ -39,7 +39,7 @@ from torch import Tensor
 
 from mimickit.engines.engine import Engine
 from mimickit.envs.base_env import ObsSlice
-from mimickit.util.config import check_key
+from mimickit.util.config import check_key, from_dict, load_yaml
 from mimickit.util.errors import MimicKitError
 
 
@@ -62,11 +62,15 @@ class PushConfig:
         max_lin_vel: ``[x, y, z]`` m/s, world frame: each component of the root's linear
             velocity change is uniform in ``[-max, max]``.
         max_ang_vel: ``[x, y, z]`` rad/s, world frame: likewise for its angular velocity.
+        horizontal_speed: m/s; when given, each push changes the root's horizontal velocity by
+            exactly this much, in a direction uniform on the circle (a push of a given
+            magnitude, for robustness tests), instead of by ``max_lin_vel``.
     """
 
     interval_s: List[float]
     max_lin_vel: List[float] = dataclasses.field(default_factory=lambda: [0.5, 0.5, 0.0])
     max_ang_vel: List[float] = dataclasses.field(default_factory=lambda: [0.0, 0.0, 0.0])
+    horizontal_speed: Optional[float] = None
 
     def validate(self, source: str) -> None:
         """Raise :class:`MimicKitError` naming ``source`` and the key for a bad range or bound."""
@@ -74,6 +78,8 @@ class PushConfig:
         for key in ("max_lin_vel", "max_ang_vel"):
             value = getattr(self, key)
             check_key(len(value) == 3 and min(value) >= 0, source, key, value, "[x, y, z] >= 0")
+        speed = self.horizontal_speed
+        check_key(speed is None or speed >= 0, source, "horizontal_speed", speed, ">= 0 (m/s)")
 
 
 @dataclasses.dataclass
@@ -137,6 +143,28 @@ class DomainRandConfig:
         _check_range(self.action_delay_steps, source, "action_delay_steps", 0.0)
 
 
+def load_perturbations(path: str) -> Dict[str, DomainRandConfig]:
+    """A perturbation set (``--perturbations``): a YAML mapping of names to ``domain_rand`` blocks.
+
+    Each named perturbation is a randomisation as the env YAML's (keys above), e.g.
+    ``push_1.0: {push: {interval_s: [3, 4], horizontal_speed: 1.0}}`` or
+    ``friction_0.3: {friction_scale: [0.3, 0.3]}``; ``nominal: {}`` tests the file's physics.
+
+    Raises:
+        MimicKitError: a missing or empty file, or a bad block (naming the file and the key).
+    """
+    data = load_yaml(path)
+    if not data:
+        raise MimicKitError("{}: expected a mapping of perturbation names to domain_rand blocks".format(path))
+    sets = {}
+    for name, block in data.items():
+        if not isinstance(block, dict):
+            raise MimicKitError("{}: key '{}': expected a domain_rand block (a mapping), got {!r}".format(
+                path, name, block))
+        sets[str(name)] = from_dict(DomainRandConfig, block, "{}: key '{}'".format(path, name))
+    return sets
+
+
 def uniform(low: float, high: float, shape: tuple, device: torch.device) -> Tensor:
     """``shape`` draws, uniform in ``[low, high]``."""
     return low + (high - low) * torch.rand(shape, device=device)
@@ -195,6 +223,16 @@ class PhysicsRand:
         """Draw the configured quantities of envs ``env_ids`` ``[k]`` and set them in the engine."""
         for key in self.values:
             self._draw(key, env_ids)
+        self._write(env_ids)
+
+    def restore(self) -> None:
+        """Give every env the nominal value of each configured quantity (the file's physics)."""
+        for key, value in self.values.items():
+            value.fill_(0.0 if key in ("added_base_mass", "com_offset") else 1.0)
+        self._write(torch.arange(self._engine.num_envs, device=self._engine.device))
+
+    def _write(self, env_ids: Tensor) -> None:
+        """Set the current values of envs ``env_ids`` in the engine."""
         engine, char_id, v = self._engine, self._char_id, self.values
         if "friction_scale" in v:
             engine.set_friction_scale(env_ids, v["friction_scale"][env_ids])
@@ -277,7 +315,12 @@ class PushSchedule:
         if len(ids) == 0:
             return
         device = time.device
-        lin = (2.0 * torch.rand(len(ids), 3, device=device) - 1.0) * torch.tensor(self._cfg.max_lin_vel, device=device)
+        if self._cfg.horizontal_speed is None:
+            lin = (2.0 * torch.rand(len(ids), 3, device=device) - 1.0) * torch.tensor(self._cfg.max_lin_vel,
+                                                                                      device=device)
+        else:
+            angle = 2.0 * math.pi * torch.rand(len(ids), device=device)
+            lin = self._cfg.horizontal_speed * torch.stack([angle.cos(), angle.sin(), torch.zeros_like(angle)], -1)
         ang = (2.0 * torch.rand(len(ids), 3, device=device) - 1.0) * torch.tensor(self._cfg.max_ang_vel, device=device)
         engine.set_root_vel(char_id, ids, engine.get_root_vel(char_id)[ids] + lin)
         engine.set_root_ang_vel(char_id, ids, engine.get_root_ang_vel(char_id)[ids] + ang)
@@ -348,6 +391,19 @@ class DomainRand:
         if self._noise_std is None:
             self._noise_std = obs_noise_std(self._cfg.obs_noise, layout(), self._source, obs.device)
         return obs + torch.randn_like(obs) * self._noise_std
+
+    def restore(self) -> None:
+        """Put every env's randomised physics back to nominal (before another randomisation replaces this one)."""
+        self._physics.restore()
+
+    def summary(self) -> Dict[str, float]:
+        """``dr_<key>_mean``, ``_min`` and ``_max`` of each current draw over envs (and bodies or dofs), for the log."""
+        stats: Dict[str, float] = {}
+        for key, value in self.values().items():
+            value = value.float()
+            stats.update({"dr_{}_mean".format(key): float(value.mean()), "dr_{}_min".format(key): float(value.min()),
+                          "dr_{}_max".format(key): float(value.max())})
+        return stats
 
     def values(self) -> Dict[str, Tensor]:
         """The current draws by key, ``[num_envs, ...]`` (units of the module docstring).

@@ -113,11 +113,49 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
     return stats
 
 
-def write_eval(stats: Dict[str, float], path: str) -> None:
-    """Print the test statistics as a table and write them to ``path`` (JSON, atomically)."""
-    width = max(len(k) for k in stats)
-    for key, value in stats.items():
-        print("{}  {}".format(key.ljust(width), "{:.4f}".format(value) if isinstance(value, float) else value))
+def test_perturbations(env: BaseEnv, path: str, test: Callable[[], Dict[str, float]]) -> Dict[str, Dict[str, float]]:
+    """``{name: test()}`` under each perturbation of the set in ``path`` (``--perturbations``).
+
+    Each perturbation replaces the env's randomisation (:meth:`mimickit.envs.char_env.CharEnv.set_domain_rand`)
+    before ``test`` runs; a success rate per perturbation is printed as it ends.
+
+    Raises:
+        MimicKitError: a bad perturbation file, or an env without domain randomisation.
+    """
+    from mimickit.envs.domain_rand import load_perturbations
+
+    sets = load_perturbations(path)
+    if not hasattr(env, "set_domain_rand"):
+        raise MimicKitError("--perturbations: env {} has no domain randomisation".format(type(env).__name__))
+    results: Dict[str, Dict[str, float]] = {}
+    for name, cfg in sets.items():
+        env.set_domain_rand(cfg, "{}: key '{}'".format(path, name))  # type: ignore[attr-defined]
+        results[name] = test()
+        print("{}: success_rate {:.3f}".format(name, results[name]["success_rate"]), flush=True)
+    return results
+
+
+def _cell(value: Any) -> str:
+    return "{:.4f}".format(value) if isinstance(value, float) else str(value)
+
+
+def write_eval(stats: Dict[str, Any], path: str) -> None:
+    """Print the test statistics as a table and write them to ``path`` (JSON, atomically).
+
+    ``stats`` is one test's statistics, or ``{name: statistics}`` of several (a perturbation
+    set): then a row per name.
+    """
+    if stats and all(isinstance(v, dict) for v in stats.values()):
+        columns = list(next(iter(stats.values())))
+        rows = [["perturbation"] + columns] + [[name] + [_cell(row.get(c, "")) for c in columns]
+                                               for name, row in stats.items()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for r in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
+    else:
+        width = max(len(k) for k in stats)
+        for key, value in stats.items():
+            print("{}  {}".format(key.ljust(width), _cell(value)))
     with atomic_write(path, "w") as f:
         json.dump(stats, f, indent=2)
     print("wrote " + path)

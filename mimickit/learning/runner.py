@@ -276,7 +276,8 @@ class Runner:
         Returns:
             The agent's update statistics, plus the iteration's time split (s):
             ``time_env_s`` (env step and reset), ``time_policy_s`` (the rest of the
-            rollout: acting, recording) and ``time_update_s``.
+            rollout: acting, recording) and ``time_update_s``; with domain randomisation, the
+            envs' current draws (:meth:`mimickit.envs.domain_rand.DomainRand.summary`).
         """
         start = time.perf_counter()
         env_time = self.rollout()
@@ -285,6 +286,9 @@ class Runner:
         info = self._guarded_update()
         info.update(time_env_s=env_time, time_policy_s=rollout_time - env_time,
                     time_update_s=time.perf_counter() - start - rollout_time)
+        domain_rand = getattr(self.env, "domain_rand", None)
+        if domain_rand is not None:
+            info.update(domain_rand.summary())
         self.iteration += 1
         self.sample_count += self.samples_per_iter
         return info

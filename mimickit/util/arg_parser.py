@@ -60,6 +60,9 @@ class RunArgs:
     num_workers: int = _flag(1, "train, test: processes on this machine, each with its own --num_envs (launched "
                                 "with torchrun; under torchrun itself its --nproc_per_node counts instead)",
                              min_value=1)
+    perturbations: Optional[str] = _flag(None, "test: a perturbation set, a YAML of named domain_rand blocks (e.g. "
+                                               "data/perturbations/quadruped.yaml): --test_episodes under each, "
+                                               "instead of the env's own randomisation, all in eval.json")
     latent_seed: Optional[int] = _flag(None, "test, latent-conditioned agents (ASE): every env acts under the one "
                                              "latent drawn from this seed (default: random latents)")
 

@@ -6,6 +6,7 @@ bit-identical; observation noise has the configured statistics; pushes change th
 velocity by the drawn impulse at the drawn times; the delay returns the command of d steps
 ago and the filter equals the direct recursion; config mistakes name the file and the key.
 """
+import json
 import math
 
 import numpy as np
@@ -13,7 +14,9 @@ import pytest
 import torch
 import yaml
 
-from mimickit.envs.domain_rand import ActionChannel, ActionFilterConfig, PushConfig, PushSchedule
+from mimickit.envs.domain_rand import (ActionChannel, ActionFilterConfig, DomainRandConfig, PushConfig, PushSchedule,
+                                      load_perturbations)
+from mimickit.run import main
 from mimickit.envs.env_builder import build_env
 from mimickit.util.errors import MimicKitError
 
@@ -99,8 +102,9 @@ def test_physics_draws_lie_in_their_ranges_and_are_what_mujoco_simulates(tmp_pat
                                        strength * v["kp_scale"] * kp, rtol=1e-6)
             np.testing.assert_allclose(batch.expanded("actuator_biasprm")[:, actuators, 1],
                                        -strength * v["kp_scale"] * kp, rtol=1e-6)
+            speed_damping = engine._char(char).speed_damping  # the config's torque-speed line (test_joint_dynamics)
             np.testing.assert_allclose(batch.expanded("actuator_biasprm")[:, actuators, 2],
-                                       -strength * v["kd_scale"] * kd, rtol=1e-6)
+                                       speed_damping - strength * v["kd_scale"] * kd, rtol=1e-6)
             torch.testing.assert_close(engine.get_body_mass(char), torch.from_numpy(mass).float())
     finally:
         env.close()
@@ -301,3 +305,108 @@ def test_gain_scales_in_torque_mode_are_refused_naming_the_key(tmp_path):
     path.write_text(yaml.safe_dump(engine))
     with pytest.raises(MimicKitError, match="key 'kp_scale' needs the engine's control_mode pos"):
         make_env(tmp_path, {"kp_scale": [0.9, 1.1]}, engine=str(path))
+
+
+def test_a_push_of_given_horizontal_speed_has_that_magnitude_in_every_direction():
+    torch.manual_seed(5)
+    schedule = PushSchedule(PushConfig(interval_s=[1.0, 1.0], horizontal_speed=0.7), 512, torch.device("cpu"))
+    schedule.reset(torch.arange(512))
+
+    class Engine:
+        vel, ang_vel = torch.zeros(512, 3), torch.zeros(512, 3)
+
+        def get_root_vel(self, char_id):
+            return self.vel
+
+        def get_root_ang_vel(self, char_id):
+            return self.ang_vel
+
+        def set_root_vel(self, char_id, ids, values):
+            self.vel[ids] = values
+
+        def set_root_ang_vel(self, char_id, ids, values):
+            self.ang_vel[ids] = values
+
+    schedule.apply(Engine(), 0, torch.ones(512))
+    torch.testing.assert_close(schedule.lin_vel[:, :2].norm(dim=-1), torch.full((512,), 0.7))
+    assert (schedule.lin_vel[:, 2] == 0).all() and (schedule.ang_vel == 0).all()
+    heading = torch.atan2(schedule.lin_vel[:, 1], schedule.lin_vel[:, 0])
+    counts = torch.histc(heading, bins=4, min=-math.pi, max=math.pi)
+    assert (counts > 512 / 4 * 0.75).all(), counts  # every quadrant, about evenly
+
+
+def test_a_perturbation_replaces_the_randomisation_from_the_nominal_physics(tmp_path):
+    torch.manual_seed(6)
+    env = make_env(tmp_path, {"friction_scale": [0.5, 1.25], "added_base_mass": [1.0, 2.0]})
+    try:
+        engine, char = env.engine, env.char_id
+        nominal_friction, nominal_mass = engine.model.geom_friction[:, 0].copy(), engine.get_body_mass(char)[0].clone()
+        env.reset()
+        assert not np.allclose(engine.batch.expanded("geom_friction")[:, :, 0], nominal_friction)
+        env.set_domain_rand(DomainRandConfig(friction_scale=[0.3, 0.3]), "set.yaml: key 'low'")
+        # the draws of the old randomisation are undone at once, the new ones come with the next reset
+        torch.testing.assert_close(engine.get_body_mass(char), nominal_mass.expand(NUM_ENVS, -1))
+        np.testing.assert_allclose(engine.batch.expanded("geom_friction")[:, :, 0],
+                                   np.broadcast_to(nominal_friction, (NUM_ENVS, len(nominal_friction))))
+        env.reset()
+        np.testing.assert_allclose(engine.batch.expanded("geom_friction")[:, :, 0],
+                                   np.broadcast_to(0.3 * nominal_friction, (NUM_ENVS, len(nominal_friction))),
+                                   rtol=1e-6)
+        summary = env.domain_rand.summary()
+        assert summary == pytest.approx({"dr_friction_scale_mean": 0.3, "dr_friction_scale_min": 0.3,
+                                         "dr_friction_scale_max": 0.3})
+        env.set_domain_rand(None, "set.yaml: key 'nominal'")
+        np.testing.assert_allclose(engine.batch.expanded("geom_friction")[:, :, 0],
+                                   np.broadcast_to(nominal_friction, (NUM_ENVS, len(nominal_friction))))
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "expected a mapping of perturbation names"),
+    ("low: 0.3\n", "key 'low': expected a domain_rand block"),
+    ("low: {friction: [0.3, 0.3]}\n", "key 'low': unknown key 'friction'"),
+    ("low: {friction_scale: [0.5, 0.3]}\n", "key 'low': key 'friction_scale' must be [low, high]"),
+])
+def test_perturbation_file_mistakes_name_the_file_and_the_entry(tmp_path, text, expected):
+    path = tmp_path / "set.yaml"
+    path.write_text(text)
+    with pytest.raises(MimicKitError) as error:
+        load_perturbations(str(path))
+    assert str(path) in str(error.value) and expected in str(error.value)
+
+
+def test_test_mode_reports_each_perturbation_and_training_logs_the_draws(tmp_path):
+    """The CLI end to end on the quadruped: one training iteration with randomisation, then a perturbation set."""
+    config = yaml.safe_load(open("data/envs/amp_quadruped_command_deploy_env.yaml").read())
+    config["episode_length"] = 2.0
+    env_path = tmp_path / "env.yaml"
+    env_path.write_text(yaml.safe_dump(config))
+    sets = tmp_path / "set.yaml"
+    sets.write_text("nominal: {}\nshove: {push: {interval_s: [0.5, 0.5], horizontal_speed: 3.0}}\n")
+    out = tmp_path / "run"
+    argv = ["--arg_file", "args/amp_quadruped_deploy_args.txt", "--env_config", str(env_path), "--num_envs", "2",
+            "--rand_seed", "0"]
+    assert main(argv + ["--max_samples", "64", "--out_dir", str(out)]) == 0
+    header = (out / "log.txt").read_text().splitlines()[0].split()
+    assert {"dr_friction_scale_mean", "dr_added_base_mass_max", "dr_action_delay_steps_min"} <= set(header)
+    assert main(argv + ["--mode", "test", "--model_file", str(out / "model.pt"), "--test_episodes", "4",
+                        "--perturbations", str(sets), "--out_dir", str(tmp_path / "test")]) == 0
+    stats = json.loads((tmp_path / "test" / "eval.json").read_text())
+    assert list(stats) == ["nominal", "shove"] and all(s["num_eps"] == 4 for s in stats.values())
+    # a 3 m/s shove every 0.5 s fells the barely trained quadruped sooner than standing still does
+    assert stats["shove"]["mean_ep_len"] < stats["nominal"]["mean_ep_len"]
+    assert main(argv + ["--perturbations", str(sets), "--out_dir", str(out)]) == 2  # train mode: refused
+
+
+def test_readme_sim_to_real_section_lists_every_randomisation_and_actuator_key():
+    import dataclasses
+
+    from mimickit.envs.actuators import ActuatorConfig
+
+    readme = open("README.md").read()
+    section = readme[readme.index("## Sim-to-real"):]
+    section = section[:section.index("\n## ", 1)]
+    for cls in (DomainRandConfig, PushConfig, ActionFilterConfig, ActuatorConfig):
+        for field in dataclasses.fields(cls):
+            assert "`{}".format(field.name) in section or "{}:".format(field.name) in section, (cls.__name__, field.name)
