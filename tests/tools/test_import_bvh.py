@@ -14,10 +14,10 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from mimickit.anim.kin_char_model import KinCharModel
-from mimickit.util import torch_util as tu
 from mimickit.util.errors import MimicKitError
 from tools.motion_import import Importer
 from tools.motion_import.bvh import UNITS, read_bvh
+from tests.tools.test_import_motion import angle_deg, body_positions
 from tools.motion_import.retarget import hinge_in_bend_plane
 
 REPO = Path(__file__).parents[2]
@@ -75,18 +75,6 @@ def bvh_fk(path):
         rot.append(local_rot if p < 0 else rot[p] * local_rot)
     keep = [j for j, n in enumerate(names) if n is not None]
     return np.stack([pos[j] for j in keep], axis=1), [names[j] for j in keep]
-
-
-def body_positions(char, motion):
-    """Our FK of a native clip: [T, num_bodies, 3] m."""
-    f = torch.as_tensor(motion.frames)
-    pos, _ = char.forward_kinematics(f[:, :3], tu.exp_map_to_quat(f[:, 3:6]), char.joint_dof_to_joint_rot(f[:, 6:]))
-    return pos.double().numpy()
-
-
-def angle_deg(a, b):
-    cos = np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
 @pytest.fixture(scope="module")

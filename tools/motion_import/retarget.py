@@ -90,17 +90,6 @@ def resolve_joint_map(source: SourceMotion, target_names: List[str],
     return ours_to_src
 
 
-def rest_fk(parents: np.ndarray, local_pos: torch.Tensor, local_rot: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Rest-pose world positions ``[B, 3]`` and rotations ``[B, 4]``, root at the origin unrotated."""
-    pos = [torch.zeros(3, dtype=local_pos.dtype)]
-    rot = [torch_util.quat_identity((), dtype=local_pos.dtype)]
-    for b in range(1, len(parents)):
-        p = int(parents[b])
-        pos.append(pos[p] + torch_util.quat_rotate(rot[p], local_pos[b]))
-        rot.append(torch_util.quat_mul(rot[p], local_rot[b]))
-    return torch.stack(pos), torch.stack(rot)
-
-
 def world_rotations(skeleton: SourceSkeleton, local_rot: torch.Tensor) -> torch.Tensor:
     """Source world rotations ``[T, B, 4]`` from :attr:`SourceMotion.local_rot` ``[T, B, 4]``."""
     rest = torch.as_tensor(skeleton.local_rot, dtype=local_rot.dtype)
@@ -133,6 +122,15 @@ def source_positions(skeleton: SourceSkeleton, src_world: torch.Tensor) -> torch
         p = int(skeleton.parent_indices[b])
         out.append(out[p] + torch_util.quat_rotate(src_world[:, p], local_pos[b].expand_as(out[p])))
     return torch.stack(out, dim=1)
+
+
+def rest_fk(skeleton: SourceSkeleton) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Rest-pose world positions ``[B, 3]`` and rotations ``[B, 4]`` (float64), root at the origin unrotated.
+
+    The motion's kinematics (:func:`world_rotations`, :func:`source_positions`) at identity joint rotations.
+    """
+    rot = world_rotations(skeleton, torch_util.quat_identity((1, skeleton.num_bodies), dtype=torch.float64))
+    return source_positions(skeleton, rot)[0], rot[0]
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:
@@ -245,8 +243,7 @@ def retarget(source: SourceMotion, char: KinCharModel, ours_to_src: Dict[int, in
     """
     skel = source.skeleton
     f64 = torch.float64
-    src_pos, src_rest = rest_fk(skel.parent_indices, torch.as_tensor(skel.local_pos, dtype=f64),
-                                torch.as_tensor(skel.local_rot, dtype=f64))
+    src_pos, src_rest = rest_fk(skel)
     num_joints = char.num_joints
     our_pos, our_rest = char.forward_kinematics(torch.zeros(3), torch_util.quat_identity(()),
                                                 torch_util.quat_identity((num_joints,)))
