@@ -91,9 +91,10 @@ def engine_config(name):
     return yaml.safe_load((REPO / "data/engines/{}_engine.yaml".format(name)).read_text())
 
 
-def make_engine(name, tmp_path, num_envs=4, reference=False, asset=HUMANOID, **overrides):
+def make_engine(name, tmp_path, num_envs=4, reference=False, asset=HUMANOID, prepare=None, **overrides):
     """Engine ``name`` on the CPU with its config file's keys, ``overrides`` replacing some,
-    holding ``asset`` (and a reference humanoid with ``reference``); initialized."""
+    holding ``asset`` (and a reference humanoid with ``reference``); ``prepare(engine, char_id)``
+    runs before ``initialize()``; initialized."""
     config = engine_config(name)
     config.update(overrides)
     path = tmp_path / "engine.yaml"
@@ -101,6 +102,8 @@ def make_engine(name, tmp_path, num_envs=4, reference=False, asset=HUMANOID, **o
     engine = build_engine(str(path), num_envs, "cpu", False)
     char_id = engine.add_character(asset, "humanoid")
     ref_id = engine.add_character(HUMANOID, "reference", is_reference=True) if reference else None
+    if prepare is not None:
+        prepare(engine, char_id)
     engine.initialize()
     return engine, char_id, ref_id
 

@@ -1,8 +1,8 @@
 """Joint armature, friction and the motors' torque-speed line (Engine.set_joint_dynamics, env YAML ``actuators``).
 
 The reference for the torque is the DC motor's line written out here, ``tau_max (1 - w / w0)``
-at full command (in torque mode at most the command, ``tau_max``), checked on MuJoCo's own forces (``qfrc_actuator + qfrc_passive``) at a state
-set by hand; below the line the PD law (or the torque command) must be unchanged.
+at full command (in torque mode at most the command, ``tau_max``), checked on MuJoCo's own
+forces (``qfrc_actuator + qfrc_passive``) at a state set by hand; below the line the PD law (or the torque command) must be unchanged.
 """
 import math
 
@@ -13,12 +13,13 @@ import torch
 import yaml
 
 from mimickit.engines.engine import JointDynamics
+from mimickit.engines.engine_builder import build_engine
 from mimickit.envs.actuators import ActuatorConfig, joint_dynamics
 from mimickit.envs.env_builder import build_env
 from mimickit.util.errors import MimicKitError
 from tests.engines.test_engine_contract import ENGINE_NAMES, engine_config
+from tests.engines.test_engine_contract import make_engine as contract_engine
 from tests.engines.test_engine_domain_rand import model_field
-from mimickit.engines.engine_builder import build_engine
 
 QUADRUPED = "data/assets/quadruped/quadruped.xml"
 PER_ENV_ENGINES = [n for n in ENGINE_NAMES if getattr(n, "values", (n,))[0] != "isaac_gym"]
@@ -28,15 +29,9 @@ TAU_MAX = 33.5  # N·m, the quadruped's torque limit
 
 def make_engine(name, tmp_path, dynamics=None, num_envs=2, **overrides):
     """Engine ``name`` holding the quadruped, with ``dynamics`` set before ``initialize()``."""
-    config = engine_config(name)
-    config.update(overrides)
-    path = tmp_path / "engine.yaml"
-    path.write_text(yaml.safe_dump(config))
-    engine = build_engine(str(path), num_envs, "cpu", False)
-    char = engine.add_character(QUADRUPED, "quadruped")
-    if dynamics is not None:
-        engine.set_joint_dynamics(char, dynamics)
-    engine.initialize()
+    prepare = None if dynamics is None else lambda engine, char: engine.set_joint_dynamics(char, dynamics)
+    engine, char, _ = contract_engine(name, tmp_path, num_envs=num_envs, asset=QUADRUPED, prepare=prepare,
+                                      **overrides)
     return engine, char
 
 

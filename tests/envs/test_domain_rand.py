@@ -14,10 +14,16 @@ import pytest
 import torch
 import yaml
 
-from mimickit.envs.domain_rand import (ActionChannel, ActionFilterConfig, DomainRandConfig, PushConfig, PushSchedule,
-                                      load_perturbations)
-from mimickit.run import main
+from mimickit.envs.domain_rand import (
+    ActionChannel,
+    ActionFilterConfig,
+    DomainRandConfig,
+    PushConfig,
+    PushSchedule,
+    load_perturbations,
+)
 from mimickit.envs.env_builder import build_env
+from mimickit.run import main
 from mimickit.util.errors import MimicKitError
 
 ENGINE = "data/engines/mujoco_engine.yaml"
@@ -190,30 +196,33 @@ def test_pushes_change_the_root_velocity_by_the_drawn_impulse_at_the_drawn_times
         env.close()
 
 
+class RootVelocityRecorder:
+    """The root velocity getters and setters of an engine, kept in tensors ``[num_envs, 3]``."""
+
+    def __init__(self, num_envs):
+        self.vel = torch.zeros(num_envs, 3)
+        self.ang_vel = torch.zeros(num_envs, 3)
+
+    def get_root_vel(self, char_id):
+        return self.vel
+
+    def get_root_ang_vel(self, char_id):
+        return self.ang_vel
+
+    def set_root_vel(self, char_id, ids, values):
+        self.vel[ids] = values
+
+    def set_root_ang_vel(self, char_id, ids, values):
+        self.ang_vel[ids] = values
+
+
 def test_push_schedule_pushes_only_the_envs_whose_time_came():
     torch.manual_seed(4)
-
-    class Recorder:
-        def __init__(self):
-            self.vel = torch.zeros(4, 3)
-            self.ang_vel = torch.zeros(4, 3)
-
-        def get_root_vel(self, char_id):
-            return self.vel
-
-        def get_root_ang_vel(self, char_id):
-            return self.ang_vel
-
-        def set_root_vel(self, char_id, ids, values):
-            self.vel[ids] = values
-
-        def set_root_ang_vel(self, char_id, ids, values):
-            self.ang_vel[ids] = values
 
     schedule = PushSchedule(PushConfig(interval_s=[1.0, 2.0]), 4, torch.device("cpu"))
     schedule.reset(torch.arange(4))
     time = torch.where(torch.arange(4) % 2 == 0, schedule.next_time, schedule.next_time - 0.5)
-    engine = Recorder()
+    engine = RootVelocityRecorder(4)
     schedule.apply(engine, 0, time)
     assert (engine.vel[1::2] == 0).all() and (engine.vel[0::2, :2] != 0).all() and (engine.vel[:, 2] == 0).all()
     torch.testing.assert_close(engine.vel, schedule.lin_vel)
@@ -312,22 +321,7 @@ def test_a_push_of_given_horizontal_speed_has_that_magnitude_in_every_direction(
     schedule = PushSchedule(PushConfig(interval_s=[1.0, 1.0], horizontal_speed=0.7), 512, torch.device("cpu"))
     schedule.reset(torch.arange(512))
 
-    class Engine:
-        vel, ang_vel = torch.zeros(512, 3), torch.zeros(512, 3)
-
-        def get_root_vel(self, char_id):
-            return self.vel
-
-        def get_root_ang_vel(self, char_id):
-            return self.ang_vel
-
-        def set_root_vel(self, char_id, ids, values):
-            self.vel[ids] = values
-
-        def set_root_ang_vel(self, char_id, ids, values):
-            self.ang_vel[ids] = values
-
-    schedule.apply(Engine(), 0, torch.ones(512))
+    schedule.apply(RootVelocityRecorder(512), 0, torch.ones(512))
     torch.testing.assert_close(schedule.lin_vel[:, :2].norm(dim=-1), torch.full((512,), 0.7))
     assert (schedule.lin_vel[:, 2] == 0).all() and (schedule.ang_vel == 0).all()
     heading = torch.atan2(schedule.lin_vel[:, 1], schedule.lin_vel[:, 0])
@@ -409,4 +403,5 @@ def test_readme_sim_to_real_section_lists_every_randomisation_and_actuator_key()
     section = section[:section.index("\n## ", 1)]
     for cls in (DomainRandConfig, PushConfig, ActionFilterConfig, ActuatorConfig):
         for field in dataclasses.fields(cls):
-            assert "`{}".format(field.name) in section or "{}:".format(field.name) in section, (cls.__name__, field.name)
+            name = field.name
+            assert "`{}".format(name) in section or "{}:".format(name) in section, (cls.__name__, name)
