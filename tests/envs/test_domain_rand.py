@@ -405,3 +405,11 @@ def test_readme_sim_to_real_section_lists_every_randomisation_and_actuator_key()
         for field in dataclasses.fields(cls):
             name = field.name
             assert "`{}".format(name) in section or "{}:".format(name) in section, (cls.__name__, name)
+
+
+@pytest.mark.parametrize("name", ["quadruped", "duckling"])
+def test_the_shipped_perturbation_sets_load_and_start_with_the_nominal_physics(name):
+    sets = load_perturbations("data/perturbations/{}.yaml".format(name))
+    assert list(sets)[0] == "nominal" and sets["nominal"] == DomainRandConfig() and len(sets) >= 6
+    pushes = [cfg.push.horizontal_speed for cfg in sets.values() if cfg.push is not None]
+    assert pushes == sorted(pushes) and len(pushes) == 3  # three push sizes, growing
