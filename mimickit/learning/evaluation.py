@@ -129,7 +129,7 @@ def test_perturbations(env: BaseEnv, path: str, test: Callable[[], Dict[str, flo
         raise MimicKitError("--perturbations: env {} has no domain randomisation".format(type(env).__name__))
     results: Dict[str, Dict[str, float]] = {}
     for name, cfg in sets.items():
-        env.set_domain_rand(cfg, "{}: key '{}'".format(path, name))  # type: ignore[attr-defined]
+        env.set_domain_rand(cfg, "{}: key '{}'".format(path, name))
         results[name] = test()
         print("{}: success_rate {:.3f}".format(name, results[name]["success_rate"]), flush=True)
     return results
