@@ -282,7 +282,7 @@ def _test(args: RunArgs, runner: Runner, env: BaseEnv, seed: Optional[int]) -> D
 
     if args.perturbations is None:
         return test()
-    return test_perturbations(env, _require_file(args.perturbations, "perturbations", "a perturbation set YAML"), test)
+    return test_perturbations(env, args.perturbations, test)
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:

@@ -40,7 +40,7 @@ from torch import Tensor
 from mimickit.engines.engine import Engine
 from mimickit.envs.base_env import ObsSlice
 from mimickit.util.config import check_key, from_dict, load_yaml
-from mimickit.util.errors import MimicKitError
+from mimickit.util.errors import MimicKitError, require_file
 
 
 def _check_range(value: Optional[Sequence[float]], source: str, key: str, low: float = -math.inf,
@@ -153,7 +153,7 @@ def load_perturbations(path: str) -> Dict[str, DomainRandConfig]:
     Raises:
         MimicKitError: a missing or empty file, or a bad block (naming the file and the key).
     """
-    data = load_yaml(path)
+    data = load_yaml(require_file(path, "perturbation set (--perturbations)"))
     if not data:
         raise MimicKitError("{}: expected a mapping of perturbation names to domain_rand blocks".format(path))
     sets = {}

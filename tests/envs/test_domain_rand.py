@@ -370,6 +370,11 @@ def test_perturbation_file_mistakes_name_the_file_and_the_entry(tmp_path, text, 
     assert str(path) in str(error.value) and expected in str(error.value)
 
 
+def test_a_missing_perturbation_file_is_named_with_the_flag(tmp_path):
+    with pytest.raises(MimicKitError, match=r"perturbation set \(--perturbations\) not found: .*nowhere.yaml"):
+        load_perturbations(str(tmp_path / "nowhere.yaml"))
+
+
 def test_test_mode_reports_each_perturbation_and_training_logs_the_draws(tmp_path):
     """The CLI end to end on the quadruped: one training iteration with randomisation, then a perturbation set."""
     config = yaml.safe_load(open("data/envs/amp_quadruped_command_deploy_env.yaml").read())
