@@ -48,6 +48,7 @@ def _rank_main(rank, world, port, out_dir, task, arg):
         torch.manual_seed(100 + rank)
         np.random.seed(100 + rank)
         torch.save(TASKS[task](arg), os.path.join(out_dir, "{}.pt".format(rank)))
+        dist.barrier()  # no rank leaves while the other's last collective may still be in flight (gloo teardown)
     finally:
         dist.destroy_process_group()
 
