@@ -273,7 +273,7 @@ def _test(args: RunArgs, runner: Runner, env: BaseEnv, seed: Optional[int]) -> D
     Raises:
         MimicKitError: a bad perturbation file, or an env that cannot be randomised.
     """
-    from mimickit.learning.evaluation import test_perturbations
+    from mimickit.learning.evaluation import evaluate_perturbations
 
     def test() -> Dict[str, float]:
         if seed is not None:
@@ -282,7 +282,7 @@ def _test(args: RunArgs, runner: Runner, env: BaseEnv, seed: Optional[int]) -> D
 
     if args.perturbations is None:
         return test()
-    return test_perturbations(env, args.perturbations, test)
+    return evaluate_perturbations(env, args.perturbations, test)
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:

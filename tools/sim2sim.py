@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 from mimickit.envs.base_env import BaseEnv  # noqa: E402
 from mimickit.envs.env_builder import build_env  # noqa: E402
-from mimickit.learning.evaluation import run_test_episodes, test_perturbations, write_eval  # noqa: E402
+from mimickit.learning.evaluation import evaluate_perturbations, run_test_episodes, write_eval  # noqa: E402
 from mimickit.learning.export import CONFIG_FILES, SIDECAR_FILE, check_env_matches, file_sha256, load_sidecar  # noqa: E402
 from mimickit.util.errors import MimicKitError  # noqa: E402
 from tools.cli import run_tool  # noqa: E402
@@ -142,7 +142,7 @@ def run_sim2sim(policy_file: str, sidecar_file: Optional[str] = None, num_envs: 
     """Run ``test_episodes`` episodes of the ONNX policy; return the ``eval.json`` statistics.
 
     With ``perturbations`` (a perturbation set YAML), ``{name: statistics}`` of the episodes
-    under each (:func:`mimickit.learning.evaluation.test_perturbations`), each from ``rand_seed``.
+    under each (:func:`mimickit.learning.evaluation.evaluate_perturbations`), each from ``rand_seed``.
 
     Raises:
         MimicKitError: on a missing or foreign file, a config changed since the export,
@@ -167,7 +167,7 @@ def run_sim2sim(policy_file: str, sidecar_file: Optional[str] = None, num_envs: 
         def test() -> Dict[str, float]:
             return run_test_episodes(env, policy.act, test_episodes, seed=rand_seed, on_reset=policy.on_reset)
 
-        return test() if perturbations is None else test_perturbations(env, perturbations, test)
+        return test() if perturbations is None else evaluate_perturbations(env, perturbations, test)
     finally:
         env.close()
 

@@ -143,6 +143,10 @@ class DomainRandConfig:
         _check_range(self.action_delay_steps, source, "action_delay_steps", 0.0)
 
 
+# the keys added to the file's value (nominal 0); the others multiply it (nominal 1)
+ADDITIVE_KEYS = ("added_base_mass", "com_offset")
+
+
 def load_perturbations(path: str) -> Dict[str, DomainRandConfig]:
     """A perturbation set (``--perturbations``): a YAML mapping of names to ``domain_rand`` blocks.
 
@@ -205,7 +209,7 @@ class PhysicsRand:
                   "link_mass_scale": (n, num_bodies - 1), "kp_scale": (n, num_dofs), "kd_scale": (n, num_dofs),
                   "motor_strength_scale": (n, num_dofs)}
         self.values: Dict[str, Tensor] = {
-            key: (torch.zeros if key in ("added_base_mass", "com_offset") else torch.ones)(shape, device=device)
+            key: (torch.zeros if key in ADDITIVE_KEYS else torch.ones)(shape, device=device)
             for key, shape in shapes.items() if getattr(cfg, key) is not None}
 
     def _draw(self, key: str, env_ids: Tensor) -> None:
@@ -228,7 +232,7 @@ class PhysicsRand:
     def restore(self) -> None:
         """Give every env the nominal value of each configured quantity (the file's physics)."""
         for key, value in self.values.items():
-            value.fill_(0.0 if key in ("added_base_mass", "com_offset") else 1.0)
+            value.fill_(0.0 if key in ADDITIVE_KEYS else 1.0)
         self._write(torch.arange(self._engine.num_envs, device=self._engine.device))
 
     def _write(self, env_ids: Tensor) -> None:

@@ -113,7 +113,8 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
     return stats
 
 
-def test_perturbations(env: BaseEnv, path: str, test: Callable[[], Dict[str, float]]) -> Dict[str, Dict[str, float]]:
+def evaluate_perturbations(env: BaseEnv, path: str,
+                           test: Callable[[], Dict[str, float]]) -> Dict[str, Dict[str, float]]:
     """``{name: test()}`` under each perturbation of the set in ``path`` (``--perturbations``).
 
     Each perturbation replaces the env's randomisation (:meth:`mimickit.envs.char_env.CharEnv.set_domain_rand`)
