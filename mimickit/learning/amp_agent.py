@@ -61,7 +61,7 @@ from torch import Tensor
 from mimickit.envs.base_env import AMPEnvLike, BaseEnv
 from mimickit.learning.agent_builder import register_agent
 from mimickit.learning.base_agent import OptimizerConfig, build_optimizer, minibatches, optimizer_step
-from mimickit.learning.networks import build_network, check_network_name
+from mimickit.learning.networks import build_network, check_network_name, run_body
 from mimickit.learning.normalizer import Normalizer
 from mimickit.learning.ppo_agent import PPOAgent, PPOAgentConfig
 from mimickit.learning.replay_buffer import ReplayBuffer
@@ -141,16 +141,20 @@ class AMPDiscriminator(nn.Module):
         amp_obs_dim: input size.
         net: body name for :func:`mimickit.learning.networks.build_network`.
         source: config file and key, for the error on an unknown name.
+        matmul_dtype: dtype of the body's matrix products (:func:`mimickit.learning.networks.run_body`);
+            the output layer runs in float32.
     """
 
-    def __init__(self, amp_obs_dim: int, net: str, source: str = "disc_net"):
+    def __init__(self, amp_obs_dim: int, net: str, source: str = "disc_net",
+                 matmul_dtype: torch.dtype = torch.float32):
         super().__init__()
+        self.matmul_dtype = matmul_dtype
         self.body, out_dim = build_network(net, amp_obs_dim, source)
         self.logit_layer = nn.Linear(out_dim, 1)
 
     def forward(self, norm_amp_obs: Tensor) -> Tensor:
         """``[batch, amp_obs_dim]`` normalised AMP observations -> ``[batch]`` raw outputs."""
-        return self.logit_layer(self.body(norm_amp_obs)).squeeze(-1)
+        return self.logit_layer(run_body(self.body, norm_amp_obs, self.matmul_dtype)).squeeze(-1)
 
     def weights(self) -> List[Tensor]:
         """The weight matrices of every linear layer (biases excluded), output layer last."""
@@ -232,8 +236,8 @@ class AMPAgent(PPOAgent):
         self.config: AMPAgentConfig = cfg
         self.demo_env: AMPEnvLike = env
         self.amp_obs_dim = int(env.amp_obs_dim)
-        self.disc = AMPDiscriminator(self.amp_obs_dim, cfg.disc_net,
-                                     "{}: key 'disc_net'".format(config_file)).to(device)
+        self.disc = AMPDiscriminator(self.amp_obs_dim, cfg.disc_net, "{}: key 'disc_net'".format(config_file),
+                                     self.matmul_dtype).to(device)
         self.disc_optimizer = build_optimizer(cfg.disc_optimizer, list(self.disc.parameters()),
                                               "{}: key 'disc_optimizer'".format(config_file))
         self.amp_obs_norm = Normalizer(self.amp_obs_dim, cfg.obs_norm_clip, cfg.normalizer_samples, device=device)

@@ -66,7 +66,7 @@ from mimickit.learning.agent_builder import register_agent
 from mimickit.learning.amp_agent import AMPAgent, AMPAgentConfig, disc_grad_penalty
 from mimickit.learning.base_agent import OptimizerConfig, build_optimizer, minibatches, optimizer_step
 from mimickit.learning.export import DeployModule
-from mimickit.learning.networks import build_network, check_network_name
+from mimickit.learning.networks import build_network, check_network_name, run_body
 from mimickit.util.config import check_key, from_dict, keys_of
 from mimickit.util.errors import MimicKitError
 
@@ -178,16 +178,20 @@ class ASEEncoder(nn.Module):
         latent_dim: output size.
         net: body name for :func:`mimickit.learning.networks.build_network`.
         source: config file and key, for the error on an unknown name.
+        matmul_dtype: dtype of the body's matrix products (:func:`mimickit.learning.networks.run_body`);
+            the output layer runs in float32.
     """
 
-    def __init__(self, amp_obs_dim: int, latent_dim: int, net: str, source: str = "enc_net"):
+    def __init__(self, amp_obs_dim: int, latent_dim: int, net: str, source: str = "enc_net",
+                 matmul_dtype: torch.dtype = torch.float32):
         super().__init__()
+        self.matmul_dtype = matmul_dtype
         self.body, out_dim = build_network(net, amp_obs_dim, source)
         self.mean_layer = nn.Linear(out_dim, latent_dim)
 
     def forward(self, norm_amp_obs: Tensor) -> Tensor:
         """``[batch, amp_obs_dim]`` -> ``[batch, latent_dim]`` of unit length."""
-        return F.normalize(self.mean_layer(self.body(norm_amp_obs)), dim=-1)
+        return F.normalize(self.mean_layer(run_body(self.body, norm_amp_obs, self.matmul_dtype)), dim=-1)
 
     def weights(self) -> List[Tensor]:
         """The weight matrices of every linear layer (biases excluded)."""
@@ -288,7 +292,7 @@ class ASEAgent(AMPAgent):
         super().__init__(keys_of(AMPAgentConfig, config), config_file, env, device)
         self.config: ASEAgentConfig = cfg
         self.encoder = ASEEncoder(self.amp_obs_dim, cfg.latent_dim, cfg.enc_net,
-                                  "{}: key 'enc_net'".format(config_file)).to(device)
+                                  "{}: key 'enc_net'".format(config_file), self.matmul_dtype).to(device)
         self.enc_optimizer = build_optimizer(cfg.enc_optimizer, list(self.encoder.parameters()),
                                              "{}: key 'enc_optimizer'".format(config_file))
         self.buffer.add("latent", (cfg.latent_dim,))

@@ -31,6 +31,7 @@ from torch import Tensor
 from mimickit.envs.base_env import BaseEnv, BoxSpace
 from mimickit.learning.experience_buffer import ExperienceBuffer
 from mimickit.learning.export import DeployModule, make_deploy_policy
+from mimickit.learning.networks import MATMUL_DTYPES, resolve_matmul_dtype
 from mimickit.learning.normalizer import Normalizer
 from mimickit.learning.runner import RunnerConfig, Transition
 from mimickit.util import distributed
@@ -91,11 +92,15 @@ class BaseAgentConfig(RunnerConfig):
         discount: reward discount per control step, in [0, 1).
         normalizer_samples: observation samples after which the normaliser freezes.
         obs_norm_clip: normalised observations are clipped to ``[-obs_norm_clip, obs_norm_clip]``.
+        matmul_dtype: dtype of the network bodies' matrix products in rollouts and updates
+            (:func:`mimickit.learning.networks.run_body`): ``float32``, ``bfloat16`` or ``auto``
+            (bfloat16 on a CPU with bfloat16 instructions). Exported policies run in float32.
     """
 
     discount: float = 0.99
     normalizer_samples: int = 100000000
     obs_norm_clip: float = 10.0
+    matmul_dtype: str = "float32"
 
     def validate(self, source: str) -> None:
         """Raise :class:`MimicKitError` naming ``source`` and the key on a value out of range."""
@@ -103,6 +108,8 @@ class BaseAgentConfig(RunnerConfig):
         check_key(self.normalizer_samples >= 1, source, "normalizer_samples", self.normalizer_samples, ">= 1")
         check_key(0.0 <= self.discount < 1.0, source, "discount", self.discount, "in [0, 1)")
         check_key(self.obs_norm_clip > 0, source, "obs_norm_clip", self.obs_norm_clip, "> 0")
+        check_key(self.matmul_dtype in MATMUL_DTYPES, source, "matmul_dtype", self.matmul_dtype,
+                  "one of " + ", ".join(MATMUL_DTYPES))
 
 
 def minibatches(num_samples: int, batch_size: int, valid: Tensor) -> List[Tensor]:
@@ -195,6 +202,7 @@ class BaseAgent(abc.ABC):
         critic_obs_norm: the critic observation's normaliser, or None when the critic takes
             the actor's observation (and ``obs_norm``).
         critic_obs_dim: size of the critic's observation (``obs_dim`` without a privileged one).
+        matmul_dtype: the resolved ``matmul_dtype`` its models' bodies run in.
     """
 
     NAME = ""
@@ -209,6 +217,7 @@ class BaseAgent(abc.ABC):
         self.obs_dim = env.get_obs_space().shape[0]
         self.action_dim = env.get_action_space().shape[0]
         self.action_scaling = ActionScaling(env.get_action_space(), device)
+        self.matmul_dtype = resolve_matmul_dtype(config.matmul_dtype, device)
         self.obs_norm = Normalizer(self.obs_dim, config.obs_norm_clip, config.normalizer_samples, device=device)
         critic_layout = env.get_critic_obs_layout()
         self.critic_obs_dim = critic_layout[-1].end if critic_layout is not None else self.obs_dim

@@ -5,15 +5,22 @@ each followed by ReLU) is parsed by :func:`build_network`; any ``fc_<L>layers_<U
 works. Other bodies register a builder under their own name with
 :func:`register_network`. A body maps ``[batch, in_dim]`` to ``[batch, out_dim]``; the
 heads (policy mean, value) are added by the model that uses it.
+
+A model may run its bodies' matrix products in bfloat16 (:func:`run_body`, the agent
+YAML's ``matmul_dtype``): parameters, heads, losses and exported policies stay float32.
 """
 from __future__ import annotations
 
 import re
 from typing import Callable, Dict, List, Tuple
 
+import torch
 import torch.nn as nn
+from torch import Tensor
 
 from mimickit.util.errors import MimicKitError
+
+MATMUL_DTYPES = ("float32", "bfloat16", "auto")
 
 # Builder: in_dim -> (body, out_dim).
 NetworkBuilder = Callable[[int], Tuple[nn.Module, int]]
@@ -94,3 +101,34 @@ def build_network(name: str, in_dim: int, source: str = "network") -> Tuple[nn.M
     if name in NETWORKS:
         return NETWORKS[name](in_dim)
     return build_mlp(in_dim, _fc_sizes(name))
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU has bfloat16 matrix instructions (AVX512-BF16 or AMX), so bfloat16 products beat float32."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def resolve_matmul_dtype(name: str, device: str) -> torch.dtype:
+    """The dtype of an agent YAML's ``matmul_dtype`` (one of :data:`MATMUL_DTYPES`) on ``device``.
+
+    ``auto`` is bfloat16 on a CPU with :func:`native_bf16_cpu`, else float32 (without those
+    instructions bfloat16 is emulated and slower; a GPU's float32 products use its own fast modes).
+    """
+    if name == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cpu" and native_bf16_cpu() else torch.float32
+    return torch.bfloat16 if name == "bfloat16" else torch.float32
+
+
+def run_body(body: nn.Module, x: Tensor, dtype: torch.dtype) -> Tensor:
+    """``body(x)`` with its matrix products in ``dtype``, returned as float32.
+
+    bfloat16 runs under ``torch.autocast`` (mixed precision: float32 parameters and
+    gradients, bfloat16 inputs to each product, float32 accumulation), about 3x faster than
+    float32 on a CPU with bfloat16 instructions; float32: ``body(x)`` unchanged.
+    ``x`` is ``[batch, in_dim]`` float32.
+    """
+    if dtype == torch.float32:
+        return body(x)
+    with torch.autocast(x.device.type, dtype=dtype):
+        return body(x).float()

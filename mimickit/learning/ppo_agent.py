@@ -217,7 +217,8 @@ class PPOAgent(BaseAgent):
         self.config: PPOAgentConfig = cfg
         self.model = PPOModel(self._net_input_dim(self.obs_dim), self.action_dim, cfg.actor_net, cfg.critic_net,
                               cfg.action_std, cfg.learn_action_std, config_file,
-                              critic_obs_dim=self._net_input_dim(self.critic_obs_dim)).to(device)
+                              critic_obs_dim=self._net_input_dim(self.critic_obs_dim),
+                              matmul_dtype=self.matmul_dtype).to(device)
         self.actor_optimizer = build_optimizer(cfg.actor_optimizer, self.model.actor_parameters(),
                                                "{}: key 'actor_optimizer'".format(config_file))
         self.critic_optimizer = build_optimizer(cfg.critic_optimizer, self.model.critic_parameters(),
@@ -312,7 +313,8 @@ class PPOAgent(BaseAgent):
         valid = self.buffer.get("valid")
         with torch.no_grad():
             net_input = self._net_input(self.norm_buffer_obs("obs", critic=False), from_buffer=True)
-            critic_input = self._net_input(self.norm_buffer_obs("obs", critic=True), from_buffer=True)
+            critic_input = (net_input if self.critic_obs_norm is None  # the critic observes what the actor does
+                            else self._net_input(self.norm_buffer_obs("obs", critic=True), from_buffer=True))
             value = self.model.critic(critic_input).view(steps, num_envs)
             next_input = self._net_input(self.norm_buffer_obs("next_obs", critic=True), from_buffer=True)
             next_value = self.model.critic(next_input).view(steps, num_envs)

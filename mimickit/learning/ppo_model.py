@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
 from mimickit.learning.distributions import DiagGaussian, GaussianPolicyHead
-from mimickit.learning.networks import build_network
+from mimickit.learning.networks import build_network, run_body
 
 
 class PPOModel(nn.Module):
@@ -28,6 +29,8 @@ class PPOModel(nn.Module):
         learn_action_std: whether the std is trained.
         source: config file, for error messages about the network names.
         critic_obs_dim: size of the critic's input; None: ``obs_dim``.
+        matmul_dtype: dtype of the bodies' matrix products (:func:`mimickit.learning.networks.run_body`);
+            the heads run in float32.
 
     Raises:
         MimicKitError: on an unknown network name.
@@ -35,8 +38,9 @@ class PPOModel(nn.Module):
 
     def __init__(self, obs_dim: int, action_dim: int, actor_net: str, critic_net: str,
                  action_std: float, learn_action_std: bool, source: str = "agent config",
-                 critic_obs_dim: Optional[int] = None):
+                 critic_obs_dim: Optional[int] = None, matmul_dtype: torch.dtype = torch.float32):
         super().__init__()
+        self.matmul_dtype = matmul_dtype
         self.actor_body, actor_out = build_network(actor_net, obs_dim, "{}: key 'actor_net'".format(source))
         self.actor_head = GaussianPolicyHead(actor_out, action_dim, action_std, learn_action_std)
         self.critic_body, critic_out = build_network(critic_net, obs_dim if critic_obs_dim is None else critic_obs_dim,
@@ -45,11 +49,11 @@ class PPOModel(nn.Module):
 
     def actor(self, norm_obs: Tensor) -> DiagGaussian:
         """``[batch, obs_dim]`` normalised observations -> action distribution ``[batch, action_dim]``."""
-        return self.actor_head(self.actor_body(norm_obs))
+        return self.actor_head(run_body(self.actor_body, norm_obs, self.matmul_dtype))
 
     def critic(self, norm_obs: Tensor) -> Tensor:
         """``[batch, critic_obs_dim]`` normalised (critic) observations -> state values ``[batch]`` (return units)."""
-        return self.critic_head(self.critic_body(norm_obs)).squeeze(-1)
+        return self.critic_head(run_body(self.critic_body, norm_obs, self.matmul_dtype)).squeeze(-1)
 
     def actor_parameters(self) -> List[nn.Parameter]:
         """Parameters trained by the actor loss (body, mean layer, learned log std)."""
