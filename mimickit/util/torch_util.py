@@ -158,20 +158,22 @@ def matrix_to_quat(m: Tensor) -> Tensor:
 
 
 def quat_to_tan_norm(q: Tensor) -> Tensor:
-    """Tangent-normal 6D encoding ``[..., 6]``: the rotated x axis and z axis, concatenated."""
-    x_axis = torch.zeros_like(q[..., :3])
-    x_axis[..., 0] = 1.0
-    z_axis = torch.zeros_like(q[..., :3])
-    z_axis[..., 2] = 1.0
-    return torch.cat([quat_rotate(q, x_axis), quat_rotate(q, z_axis)], dim=-1)
+    """Tangent-normal 6D encoding ``[..., 6]``: the rotated x axis and z axis, concatenated.
+
+    They are the first and last columns of :func:`quat_to_matrix` (unit ``q``), written out.
+    """
+    x, y, z, w = q.unbind(-1)
+    return torch.stack([1 - 2 * (y * y + z * z), 2 * (x * y + z * w), 2 * (x * z - y * w),
+                        2 * (x * z + y * w), 2 * (y * z - x * w), 1 - 2 * (x * x + y * y)], dim=-1)
 
 
 def calc_heading(q: Tensor) -> Tensor:
-    """Heading angle [...] rad: the yaw of the rotated x axis about world z (Z-up world)."""
-    x_axis = torch.zeros_like(q[..., :3])
-    x_axis[..., 0] = 1.0
-    rot_x = quat_rotate(q, x_axis)
-    return torch.atan2(rot_x[..., 1], rot_x[..., 0])
+    """Heading angle [...] rad: the yaw of the rotated x axis about world z (Z-up world).
+
+    The rotated x axis is the first column of :func:`quat_to_matrix` (unit ``q``).
+    """
+    x, y, z, w = q.unbind(-1)
+    return torch.atan2(2 * (x * y + z * w), 1 - 2 * (y * y + z * z))
 
 
 def calc_heading_quat(q: Tensor) -> Tensor:

@@ -90,6 +90,16 @@ def test_tan_norm_holds_rotated_x_and_z_axes(rots):
     np.testing.assert_allclose(tn[:, 3:], a.apply([0, 0, 1.0]), atol=1e-9)
 
 
+def test_written_out_tan_norm_and_heading_equal_the_rotated_axes_in_float32(rots):
+    # The quat_rotate forms these replaced (issue #17), as float32 observations use them.
+    a, _ = rots
+    q = t(a.as_quat()).float()
+    axes = torch.eye(3, dtype=torch.float32)
+    x_axis, z_axis = tu.quat_rotate(q, axes[0].expand(N, 3)), tu.quat_rotate(q, axes[2].expand(N, 3))
+    torch.testing.assert_close(tu.quat_to_tan_norm(q), torch.cat([x_axis, z_axis], dim=-1), atol=1e-6, rtol=0)
+    torch.testing.assert_close(tu.calc_heading(q), torch.atan2(x_axis[:, 1], x_axis[:, 0]), atol=1e-6, rtol=0)
+
+
 def test_quat_diff_angle_matches_scipy_magnitude(rots):
     a, b = rots
     ours = tu.quat_diff_angle(t(a.as_quat()), t(b.as_quat())).numpy()
