@@ -14,9 +14,13 @@ with data/agents/amp_humanoid_agent.yaml), same engine and env count in one run:
   with the time split that the agent reports (``time_env_s``, ``time_policy_s``,
   ``time_update_s``). ``train/raw`` is training over raw.
 
+``--matmul-dtype`` overrides the agent YAML's ``matmul_dtype`` (the networks' matrix
+products; ``as-is`` keeps the file's).
+
 Each figure is the best of ``--trials`` alternating trials after one untimed warm-up.
 
-    python benchmarks/train_throughput.py [--algos deepmimic amp] [--num-envs 256] [--iters 4] [--trials 3]
+    python benchmarks/train_throughput.py [--algos deepmimic amp] [--num-envs 256] [--iters 4] [--trials 3]\
+        [--matmul-dtype as-is float32 bfloat16]
 """
 import argparse
 import datetime
@@ -118,24 +122,31 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="+", choices=sorted(ALGOS), default=["deepmimic", "amp"])
     parser.add_argument("--num-envs", type=int, nargs="+", default=[256])
+    parser.add_argument("--matmul-dtype", nargs="+", choices=["as-is", "float32", "bfloat16", "auto"],
+                        default=["as-is"])
     parser.add_argument("--iters", type=int, default=4)
     parser.add_argument("--trials", type=int, default=3)
     args = parser.parse_args()
     torch.manual_seed(0)
     print("train throughput, {}, {} CPUs, torch {} ({} threads), {}".format(
         datetime.date.today(), os.cpu_count(), torch.__version__, torch.get_num_threads(), platform.machine()))
-    print("{:>10} {:>6} {:>9} {:>12} {:>12} {:>10} {:>10} {:>8} {:>10} {:>8}".format(
-        "algo", "N", "raw/s", "env only/s", "training/s", "train/env", "train/raw", "env %", "policy %", "update %"))
+    print("{:>10} {:>6} {:>9} {:>9} {:>12} {:>12} {:>10} {:>10} {:>8} {:>10} {:>8}".format(
+        "algo", "N", "matmul", "raw/s", "env only/s", "training/s", "train/env", "train/raw", "env %", "policy %",
+        "update %"))
     for algo in args.algos:
         env_file, agent_file = ALGOS[algo]
         for num_envs in args.num_envs:
-            env = build_env(env_file, ENGINE, num_envs, "cpu", False)
-            runner = Runner(build_agent(agent_file, env, "cpu"), env, "cpu")
-            best_raw, best_env, best_train, best_split = best_rates(runner, args.iters, args.trials)
-            print("{:>10} {:>6} {:>9.0f} {:>12.0f} {:>12.0f} {:>10.3f} {:>10.3f} {:>8.1f} {:>10.1f} {:>8.1f}".format(
-                algo, num_envs, best_raw, best_env, best_train, best_train / best_env, best_train / best_raw,
-                *split_percent(best_split)))
-            env.close()
+            for matmul_dtype in args.matmul_dtype:
+                env = build_env(env_file, ENGINE, num_envs, "cpu", False)
+                overrides = {} if matmul_dtype == "as-is" else {"matmul_dtype": matmul_dtype}
+                agent = build_agent(agent_file, env, "cpu", overrides)
+                runner = Runner(agent, env, "cpu")
+                best_raw, best_env, best_train, best_split = best_rates(runner, args.iters, args.trials)
+                print("{:>10} {:>6} {:>9} {:>9.0f} {:>12.0f} {:>12.0f} {:>10.3f} {:>10.3f} {:>8.1f} {:>10.1f} "
+                      "{:>8.1f}".format(algo, num_envs, str(agent.matmul_dtype).replace("torch.", ""), best_raw,
+                                        best_env, best_train, best_train / best_env, best_train / best_raw,
+                                        *split_percent(best_split)))
+                env.close()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ trains and tests it.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from mimickit.envs.base_env import BaseEnv
 from mimickit.util.config import load_yaml
@@ -28,12 +28,13 @@ AGENTS = Registry("agent", "agent_name", {
 register_agent = AGENTS.register
 
 
-def build_agent(agent_config_file: str, env: BaseEnv, device: str) -> BaseAgent:
+def build_agent(agent_config_file: str, env: BaseEnv, device: str,
+                overrides: Optional[Dict[str, Any]] = None) -> BaseAgent:
     """Build the agent that ``agent_config_file`` names with its ``agent_name`` key.
 
     The class is constructed with the keywords ``config`` (the YAML mapping without
-    ``agent_name``; the class checks it), ``config_file`` (for error messages), ``env``
-    and ``device``.
+    ``agent_name``, updated with ``overrides``; the class checks it), ``config_file`` (for
+    error messages), ``env`` and ``device``.
 
     Raises:
         MimicKitError: when the file is missing or not a YAML mapping, or ``agent_name``
@@ -42,4 +43,5 @@ def build_agent(agent_config_file: str, env: BaseEnv, device: str) -> BaseAgent:
     config = load_yaml(agent_config_file)
     agent_class = AGENTS.lookup(config, agent_config_file)
     config.pop("agent_name")
+    config.update(overrides or {})
     return agent_class(config=config, config_file=agent_config_file, env=env, device=device)
