@@ -7,7 +7,7 @@ import torch
 from mimickit.envs.base_env import DoneFlags
 from mimickit.learning.base_agent import minibatches
 from mimickit.learning.dummy_agent import DummyAgent
-from mimickit.learning.runner import Runner
+from mimickit.learning.runner import Runner, rollout_threads
 from mimickit.util.errors import MimicKitError
 from tests.learning.conftest import TOY_AGENT_FILE
 from tests.learning.toy_envs import PointMassEnv
@@ -110,3 +110,22 @@ def test_a_failed_env_step_is_recorded_as_an_invalid_fail_with_zero_reward(make_
     buffer = runner.agent.buffer
     assert not buffer.get("valid")[1, 2] and int(buffer.get("valid").sum()) == 8
     assert buffer.get("done")[1, 2] == DoneFlags.FAIL and buffer.get("reward")[1, 2] == 0.0
+
+
+def test_rollouts_step_with_one_torch_thread_on_the_cpu_and_the_update_keeps_the_rest(make_runner, monkeypatch):
+    runner = make_runner(num_envs=4)
+    before, threads = torch.get_num_threads(), max(2, torch.get_num_threads())
+    seen = {}
+    step, update = runner.agent.rollout_env.step, runner.agent.update
+    monkeypatch.setattr(runner.agent.rollout_env, "step",
+                        lambda a: (seen.setdefault("step", torch.get_num_threads()), step(a))[1])
+    monkeypatch.setattr(runner.agent, "update", lambda: (seen.setdefault("update", torch.get_num_threads()), update())[1])
+    torch.set_num_threads(threads)
+    try:
+        runner.train_iter()
+        assert seen == {"step": 1, "update": threads}
+        assert torch.get_num_threads() == threads
+        with rollout_threads("cuda:0"):  # another device's rollout leaves the CPU threads alone
+            assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
