@@ -13,7 +13,6 @@ from mimickit.envs.base_env import BaseEnv, DoneFlags
 from mimickit.util import distributed
 from mimickit.util.atomic_file import atomic_write
 from mimickit.util.errors import MimicKitError
-from mimickit.util.threads import rollout_threads
 
 
 def episode_shares(num_episodes: int, num_envs: int, device: str = "cpu") -> Tensor:
@@ -74,7 +73,7 @@ def run_test_episodes(env: BaseEnv, act: Callable[[Tensor], Tensor], num_episode
     obs = env.reset()
     if on_reset is not None:
         on_reset(torch.arange(env.num_envs, device=env.device))
-    with torch.no_grad(), rollout_threads(str(env.device)):
+    with torch.no_grad():
         while bool((finished < shares).any()):
             obs, reward, done, info = env.step(act(obs))
             ep_return += reward

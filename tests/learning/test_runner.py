@@ -7,9 +7,8 @@ import torch
 from mimickit.envs.base_env import DoneFlags
 from mimickit.learning.base_agent import minibatches
 from mimickit.learning.dummy_agent import DummyAgent
-from mimickit.learning.runner import Runner
+from mimickit.learning.runner import Runner, rollout_threads
 from mimickit.util.errors import MimicKitError
-from mimickit.util.threads import rollout_threads
 from tests.learning.conftest import TOY_AGENT_FILE
 from tests.learning.toy_envs import PointMassEnv
 
